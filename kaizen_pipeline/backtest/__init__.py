@@ -1,0 +1,1 @@
+"""Backtest: vectorized engine, metrics, Monte Carlo, scenarios, sensitivity, walk-forward."""

@@ -1,0 +1,1 @@
+"""Ingest: API clients, the shared transport, the demo simulator, assets and checks."""

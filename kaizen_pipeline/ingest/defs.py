@@ -1,0 +1,11 @@
+"""Dagster definitions of the ingest domain: merged by kaizen_pipeline.definitions."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from kaizen_pipeline.settings import Settings
+
+
+def build_defs(settings: Settings) -> dg.Definitions:
+    return dg.Definitions()

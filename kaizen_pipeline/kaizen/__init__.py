@@ -1,0 +1,1 @@
+"""Kaizen loop: metrics, targets, forecasts, bottleneck, improvements, experiments, flags."""

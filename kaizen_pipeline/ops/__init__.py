@@ -1,0 +1,1 @@
+"""Operations: alert emails, health monitor, backups, logs."""

@@ -1,0 +1,1 @@
+"""Research: hype scores, market features, hype-price correlations, signals, risk, portfolio."""

@@ -1,0 +1,231 @@
+"""The one warehouse module: engine setup, idempotent batched upserts and reads.
+
+The same code runs on SQLite (WAL mode, the default) and PostgreSQL; only the URL differs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from kaizen_pipeline.warehouse.schema import metadata
+
+DEFAULT_BATCH_SIZE = 2000
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    rows_written: int
+    new_rows: int
+
+
+def utcnow() -> datetime:
+    """Naive UTC now, the warehouse's timestamp convention."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def to_naive_utc(value: Any) -> datetime | None:
+    """Convert a datetime, pandas Timestamp, ISO string or unix seconds to naive UTC."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return datetime.fromtimestamp(float(value), UTC).replace(tzinfo=None)
+    ts = pd.Timestamp(value)
+    if ts is pd.NaT:
+        return None
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts.to_pydatetime()
+
+
+def _clean_value(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return to_naive_utc(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    if value is pd.NaT or value is pd.NA:
+        return None
+    return value
+
+
+def _records(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(rows, pd.DataFrame):
+        raw = rows.to_dict("records")
+    else:
+        raw = [dict(r) for r in rows]
+    return [{k: _clean_value(v) for k, v in r.items()} for r in raw]
+
+
+def _install_sqlite_pragmas(engine: Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        # WAL lets readers (the UI, backups) work while an asset writes.
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+
+def create_warehouse_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get their directory created and WAL mode."""
+    sa_url = sa.make_url(url)
+    if sa_url.get_backend_name() == "sqlite":
+        if sa_url.database and sa_url.database != ":memory:":
+            Path(sa_url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(sa_url, connect_args={"timeout": 30})
+        _install_sqlite_pragmas(engine)
+        return engine
+    return sa.create_engine(sa_url, pool_pre_ping=True)
+
+
+class Warehouse:
+    """System of record for every asset: tables from ``schema.metadata``, idempotent writes."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self.engine = create_warehouse_engine(url)
+        if create:
+            self.create_all()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def create_all(self) -> None:
+        metadata.create_all(self.engine)
+
+    def table(self, name: str) -> sa.Table:
+        return metadata.tables[name]
+
+    def _insert(self, table: sa.Table) -> Any:
+        if self.dialect == "sqlite":
+            return sqlite.insert(table)
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        raise NotImplementedError(f"upserts are implemented for sqlite and postgresql, not {self.dialect}")
+
+    def count(self, table: sa.Table | str, where: sa.ColumnElement[bool] | None = None) -> int:
+        table = self.table(table) if isinstance(table, str) else table
+        stmt = sa.select(sa.func.count()).select_from(table)
+        if where is not None:
+            stmt = stmt.where(where)
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def upsert(
+        self,
+        table: sa.Table | str,
+        rows: pd.DataFrame | Iterable[Mapping[str, Any]],
+        *,
+        update: bool = True,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> UpsertResult:
+        """Insert rows, or update non-key columns when the natural key exists (``update=False``: keep).
+
+        Rows with the same key inside one call collapse to the last one, so a call is one
+        consistent statement on both dialects.
+        """
+        table = self.table(table) if isinstance(table, str) else table
+        records = _records(rows)
+        if not records:
+            return UpsertResult(0, 0)
+        key_cols = [c.name for c in table.primary_key.columns]
+        unique: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for rec in records:
+            unique[tuple(rec.get(k) for k in key_cols)] = rec
+        records = list(unique.values())
+        columns = list(records[0].keys())
+        update_cols = [c for c in columns if c not in key_cols]
+        with self.engine.begin() as conn:
+            before = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            for start in range(0, len(records), batch_size):
+                batch = records[start : start + batch_size]
+                stmt = self._insert(table)
+                if update and update_cols:
+                    stmt = stmt.on_conflict_do_update(
+                        index_elements=key_cols,
+                        set_={c: stmt.excluded[c] for c in update_cols},
+                    )
+                else:
+                    stmt = stmt.on_conflict_do_nothing(index_elements=key_cols)
+                conn.execute(stmt, batch)
+            after = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+        return UpsertResult(rows_written=len(records), new_rows=int(after - before))
+
+    def replace(
+        self,
+        table: sa.Table | str,
+        rows: pd.DataFrame | Iterable[Mapping[str, Any]],
+        where: sa.ColumnElement[bool] | None = None,
+    ) -> UpsertResult:
+        """Delete the rows matching ``where`` (all rows when None) and write ``rows``, atomically.
+
+        For derived tables that are recomputed as a whole window on each materialization.
+        """
+        table = self.table(table) if isinstance(table, str) else table
+        records = _records(rows)
+        with self.engine.begin() as conn:
+            before = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            delete = table.delete() if where is None else table.delete().where(where)
+            conn.execute(delete)
+            for start in range(0, len(records), DEFAULT_BATCH_SIZE):
+                conn.execute(table.insert(), records[start : start + DEFAULT_BATCH_SIZE])
+            after = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+        return UpsertResult(rows_written=len(records), new_rows=max(0, int(after - before)))
+
+    def read_frame(
+        self,
+        query: str | sa.Select | sa.TextClause,
+        params: Mapping[str, Any] | None = None,
+        parse_dates: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Run a SELECT and return a DataFrame (``parse_dates`` columns become datetime64)."""
+        stmt = sa.text(query) if isinstance(query, str) else query
+        with self.engine.connect() as conn:
+            result = conn.execute(stmt, dict(params or {}))
+            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        for col in parse_dates or ():
+            if col in frame:
+                frame[col] = pd.to_datetime(frame[col])
+        return frame
+
+    def scalar(self, query: str | sa.Select | sa.TextClause, params: Mapping[str, Any] | None = None) -> Any:
+        stmt = sa.text(query) if isinstance(query, str) else query
+        with self.engine.connect() as conn:
+            return conn.execute(stmt, dict(params or {})).scalar()
+
+    def table_row_counts(self) -> dict[str, int]:
+        inspector = sa.inspect(self.engine)
+        existing = set(inspector.get_table_names())
+        return {name: self.count(tbl) for name, tbl in metadata.tables.items() if name in existing}
+
+    def size_bytes(self) -> int:
+        """On-disk size of the warehouse (SQLite file plus WAL, or the PostgreSQL database)."""
+        if self.dialect == "sqlite":
+            db = self.engine.url.database
+            if not db or db == ":memory:":
+                return 0
+            return sum(p.stat().st_size for p in Path(db).parent.glob(Path(db).name + "*") if p.is_file())
+        return int(self.scalar("SELECT pg_database_size(current_database())") or 0)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,77 @@
+"""Shared fixtures: an isolated environment, settings, a SQLite warehouse, an optional PostgreSQL one."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from kaizen_pipeline.settings import Settings, get_settings, load_settings
+from kaizen_pipeline.warehouse import Warehouse
+from kaizen_pipeline.warehouse.schema import metadata
+
+POSTGRES_ENV = "KAIZEN_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(autouse=True)
+def kaizen_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Each test gets its own config file, data directory and no inherited KAIZEN_* variables."""
+    for name in list(os.environ):
+        if name.startswith("KAIZEN_") and name != POSTGRES_ENV:
+            monkeypatch.delenv(name)
+    config = tmp_path / "config.yaml"
+    config.write_text("{}\n")
+    monkeypatch.setenv("KAIZEN_CONFIG", str(config))
+    monkeypatch.setenv("KAIZEN_DATABASE__PATH", str(tmp_path / "warehouse.sqlite"))
+    monkeypatch.setenv("KAIZEN_DATABASE__BACKUP_DIR", str(tmp_path / "backups"))
+    monkeypatch.setenv("KAIZEN_LOGGING__LOG_DIR", str(tmp_path / "logs"))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return load_settings()
+
+
+@pytest.fixture
+def warehouse(settings: Settings) -> Iterator[Warehouse]:
+    wh = Warehouse(settings.database.sqlalchemy_url())
+    yield wh
+    wh.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A clean PostgreSQL warehouse URL from KAIZEN_TEST_POSTGRES_URL, or skip."""
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"{POSTGRES_ENV} is not set (CI sets it to the local PostgreSQL)")
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.OperationalError as exc:
+        pytest.skip(f"PostgreSQL at {POSTGRES_ENV} is not reachable: {exc.orig}")
+    metadata.drop_all(engine)
+    engine.dispose()
+    yield url
+    engine = sa.create_engine(url)
+    metadata.drop_all(engine)
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_warehouse(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Warehouse]:
+    """The same test on SQLite and, when configured, on PostgreSQL."""
+    if request.param == "sqlite":
+        url = settings.database.sqlalchemy_url()
+    else:
+        url = request.getfixturevalue("postgres_url")
+    wh = Warehouse(url)
+    yield wh
+    wh.dispose()
