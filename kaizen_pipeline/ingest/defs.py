@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import dagster as dg
 
+from kaizen_pipeline.ingest.assets import INGEST_ASSETS
+from kaizen_pipeline.ingest.checks import INGEST_CHECKS
+from kaizen_pipeline.ingest.schedules import build_ingest_schedule, ingest_job
 from kaizen_pipeline.settings import Settings
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
-    return dg.Definitions()
+    return dg.Definitions(
+        assets=INGEST_ASSETS,
+        asset_checks=INGEST_CHECKS,
+        jobs=[ingest_job],
+        schedules=[build_ingest_schedule(settings)],
+    )

@@ -63,8 +63,12 @@ trade_volumes = sa.Table(
     "trade_volumes",
     metadata,
     sa.Column("market_id", sa.String(64), primary_key=True),
-    sa.Column("bucket_ts", sa.DateTime, primary_key=True, comment="bucket start (UTC), frequency_minutes wide"),
-    sa.Column("volume_usd", sa.Float, nullable=False, comment="sum of size x price over trades in the bucket"),
+    sa.Column(
+        "bucket_ts", sa.DateTime, primary_key=True, comment="bucket start (UTC), frequency_minutes wide"
+    ),
+    sa.Column(
+        "volume_usd", sa.Float, nullable=False, comment="sum of size x price over trades in the bucket"
+    ),
     sa.Column("buy_volume_usd", sa.Float, nullable=False),
     sa.Column("trade_count", sa.Integer, nullable=False),
 )
@@ -115,7 +119,9 @@ tweet_authors = sa.Table(
 rejected_records = sa.Table(
     "rejected_records",
     metadata,
-    sa.Column("reject_id", sa.String(40), primary_key=True, comment="sha1 of source, key, reason and payload"),
+    sa.Column(
+        "reject_id", sa.String(40), primary_key=True, comment="sha1 of source, key, reason and payload"
+    ),
     sa.Column("source", sa.String(64), nullable=False, comment="endpoint or asset that produced the record"),
     sa.Column("record_key", sa.String(255), comment="the record's id when it had one"),
     sa.Column("reason", sa.Text, nullable=False, comment="field and problem"),
@@ -149,7 +155,564 @@ sa.Index("ix_ingestion_runs_started", ingestion_runs.c.started_at)
 # --- research -------------------------------------------------------------------------
 
 # --- backtest -------------------------------------------------------------------------
+# Every backtest table is keyed by as_of (the last bar of the market data backtested), so each
+# materialization recomputes its as_of slice atomically and earlier results stay for trends.
+
+
+def _metric_cols() -> list[sa.Column]:
+    return [
+        sa.Column("total_return", sa.Float, comment="final equity / initial cash - 1"),
+        sa.Column("annualized_return", sa.Float, comment="(1 + total_return) ** (bars_per_year / bars) - 1"),
+        sa.Column("annualized_volatility", sa.Float, comment="std of bar returns x sqrt(bars_per_year)"),
+        sa.Column("sharpe", sa.Float, comment="annualized, risk-free 0; NULL for a flat curve"),
+        sa.Column("sortino", sa.Float, comment="annualized, downside deviation below 0"),
+        sa.Column("max_drawdown", sa.Float, comment="largest fall from a peak, positive fraction"),
+        sa.Column("max_drawdown_duration", sa.Integer, comment="longest run of bars below a peak"),
+        sa.Column("calmar", sa.Float, comment="annualized_return / max_drawdown"),
+        sa.Column("win_rate", sa.Float, comment="share of closed trades with P&L > 0"),
+        sa.Column("profit_factor", sa.Float, comment="gross profit / gross loss (inf: no losing trade)"),
+        sa.Column("expectancy", sa.Float, comment="mean P&L per closed trade, cash units"),
+        sa.Column("avg_trade_return", sa.Float, comment="mean return per closed trade"),
+        sa.Column("exposure_time", sa.Float, comment="share of bars with an open position"),
+        sa.Column("num_trades", sa.Integer, comment="closed + open trades"),
+        sa.Column("num_closed_trades", sa.Integer),
+        sa.Column("final_equity", sa.Float),
+    ]
+
+
+backtest_results = sa.Table(
+    "backtest_results",
+    metadata,
+    sa.Column("as_of", sa.DateTime, primary_key=True, comment="last bar of the backtested data (UTC)"),
+    sa.Column("market_id", sa.String(64), primary_key=True, comment="'*' for the whole book"),
+    sa.Column("direction", sa.String(8), primary_key=True, comment="YES, NO, or '*' for the book"),
+    sa.Column("start_ts", sa.DateTime, nullable=False),
+    sa.Column("bars", sa.Integer, nullable=False),
+    *_metric_cols(),
+    sa.Column("fees", sa.Float, nullable=False),
+    sa.Column("slippage", sa.Float, nullable=False),
+    sa.Column("holding_bars", sa.Integer, nullable=False, comment="time exit after entry; 0: none"),
+)
+
+backtest_trades = sa.Table(
+    "backtest_trades",
+    metadata,
+    sa.Column("as_of", sa.DateTime, primary_key=True),
+    sa.Column("market_id", sa.String(64), primary_key=True),
+    sa.Column(
+        "direction", sa.String(8), primary_key=True, comment="YES trades yes_price, NO trades 1 - yes_price"
+    ),
+    sa.Column("entry_ts", sa.DateTime, primary_key=True, comment="fill bar of the entry"),
+    sa.Column("exit_ts", sa.DateTime, nullable=False, comment="fill bar of the exit (last bar when open)"),
+    sa.Column("status", sa.String(8), nullable=False, comment="closed or open"),
+    sa.Column("size", sa.Float, nullable=False, comment="tokens bought"),
+    sa.Column("entry_price", sa.Float, nullable=False, comment="close x (1 + slippage)"),
+    sa.Column("exit_price", sa.Float, nullable=False, comment="close x (1 - slippage); last close when open"),
+    sa.Column("entry_fees", sa.Float, nullable=False),
+    sa.Column("exit_fees", sa.Float, nullable=False),
+    sa.Column("pnl", sa.Float, nullable=False, comment="after fees, cash units"),
+    sa.Column("trade_return", sa.Float, nullable=False, comment="pnl / (size x entry_price)"),
+    sa.Column("bars_held", sa.Integer, nullable=False),
+)
+
+monte_carlo = sa.Table(
+    "monte_carlo",
+    metadata,
+    sa.Column("as_of", sa.DateTime, primary_key=True),
+    sa.Column("study", sa.String(32), primary_key=True, comment="entry_timing or trade_bootstrap"),
+    sa.Column("runs", sa.Integer, nullable=False),
+    sa.Column("actual_return", sa.Float, comment="the backtest's book total return"),
+    sa.Column("actual_max_drawdown", sa.Float),
+    *[sa.Column(f"return_p{p:02d}", sa.Float) for p in (5, 25, 50, 75, 95)],
+    *[
+        sa.Column(f"drawdown_p{p:02d}", sa.Float, comment="max drawdown percentile")
+        for p in (5, 25, 50, 75, 95)
+    ],
+    sa.Column("mean_return", sa.Float),
+    sa.Column("prob_loss", sa.Float, comment="share of runs with total return < 0"),
+    sa.Column("var", sa.Float, comment="value at risk of total return at `confidence`, positive = loss"),
+    sa.Column("cvar", sa.Float, comment="mean loss beyond VaR, positive = loss"),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("actual_percentile", sa.Float, comment="% of runs at or below the actual return"),
+    sa.Column("shift_bars", sa.Integer, comment="entry_timing: max shift of an entry"),
+    sa.Column("seed", sa.Integer, nullable=False),
+)
+
+stress_tests = sa.Table(
+    "stress_tests",
+    metadata,
+    sa.Column("as_of", sa.DateTime, primary_key=True),
+    sa.Column("scenario", sa.String(32), primary_key=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("total_return", sa.Float),
+    sa.Column("annualized_return", sa.Float),
+    sa.Column("sharpe", sa.Float),
+    sa.Column("max_drawdown", sa.Float),
+    sa.Column("win_rate", sa.Float),
+    sa.Column("num_trades", sa.Integer),
+    sa.Column("return_change", sa.Float, comment="total_return - baseline total_return"),
+)
+
+sensitivity_analysis = sa.Table(
+    "sensitivity_analysis",
+    metadata,
+    sa.Column("as_of", sa.DateTime, primary_key=True),
+    sa.Column(
+        "parameter", sa.String(32), primary_key=True, comment="baseline, fees, slippage or a threshold"
+    ),
+    sa.Column("multiplier", sa.Float, primary_key=True, comment="factor applied to the parameter"),
+    sa.Column("value", sa.Float, comment="the parameter's value in this row"),
+    *[
+        sa.Column(name, sa.Integer if name == "num_trades" else sa.Float)
+        for name in ("total_return", "sharpe", "max_drawdown", "win_rate", "num_trades")
+    ],
+    *[
+        sa.Column(f"{name}_change", sa.Float, comment="minus the baseline")
+        for name in ("total_return", "sharpe", "max_drawdown", "win_rate", "num_trades")
+    ],
+)
+
+walk_forward = sa.Table(
+    "walk_forward",
+    metadata,
+    sa.Column("as_of", sa.DateTime, primary_key=True),
+    sa.Column("window_index", sa.Integer, primary_key=True, comment="0, 1, ... in time order"),
+    sa.Column("train_start", sa.DateTime, nullable=False),
+    sa.Column("train_end", sa.DateTime, nullable=False),
+    sa.Column("test_start", sa.DateTime, nullable=False),
+    sa.Column("test_end", sa.DateTime, nullable=False),
+    sa.Column("rvr_threshold", sa.Float, nullable=False, comment="picked on the train window"),
+    sa.Column("roc_threshold", sa.Float, nullable=False),
+    sa.Column("hype_threshold", sa.Float, nullable=False),
+    sa.Column("is_total_return", sa.Float),
+    sa.Column("is_daily_return", sa.Float, comment="in sample, (1 + total) ** (bars per day / bars) - 1"),
+    sa.Column("is_sharpe", sa.Float),
+    sa.Column("is_num_trades", sa.Integer),
+    sa.Column("oos_total_return", sa.Float),
+    sa.Column("oos_daily_return", sa.Float, comment="out of sample, per day"),
+    sa.Column("oos_sharpe", sa.Float),
+    sa.Column("oos_num_trades", sa.Integer),
+)
 
 # --- kaizen ---------------------------------------------------------------------------
 
+kaizen_metrics = sa.Table(
+    "kaizen_metrics",
+    metadata,
+    sa.Column(
+        "metric", sa.String(64), primary_key=True, comment="registered metric name (config kaizen.metrics)"
+    ),
+    sa.Column(
+        "scope",
+        sa.String(255),
+        primary_key=True,
+        comment="'*' the metric; job:<name> / step:<key> breakdowns",
+    ),
+    sa.Column("ts", sa.DateTime, primary_key=True, comment="UTC day the reading describes (midnight)"),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column(
+        "sample_size", sa.Integer, nullable=False, comment="runs, API calls, signals... behind the value"
+    ),
+    sa.Column(
+        "source", sa.String(64), nullable=False, comment="dagster, ingestion_runs, trading_signals, ..."
+    ),
+    sa.Column("as_of", sa.DateTime, nullable=False, comment="end of the measurement window"),
+    _now_col("collected_at"),
+)
+sa.Index("ix_kaizen_metrics_ts", kaizen_metrics.c.ts)
+
+metric_trends = sa.Table(
+    "metric_trends",
+    metadata,
+    sa.Column("metric", sa.String(64), primary_key=True),
+    sa.Column("as_of", sa.DateTime, primary_key=True, comment="newest day in the analysed history"),
+    sa.Column("n_points", sa.Integer, nullable=False),
+    sa.Column(
+        "slope_per_day", sa.Float, nullable=False, comment="Sen's slope (median pairwise), units per day"
+    ),
+    sa.Column("kendall_tau", sa.Float, nullable=False),
+    sa.Column("mk_z", sa.Float, nullable=False, comment="Mann-Kendall z (tie-corrected variance)"),
+    sa.Column("p_value", sa.Float, nullable=False, comment="two-sided Mann-Kendall p-value"),
+    sa.Column("significant", sa.Boolean, nullable=False, comment="p_value < kaizen.trend_alpha"),
+    sa.Column("verdict", sa.String(16), nullable=False, comment="improving, worsening or flat"),
+    sa.Column("last_week_mean", sa.Float),
+    sa.Column("previous_week_mean", sa.Float),
+    sa.Column("wow_change", sa.Float, comment="last_week_mean - previous_week_mean"),
+    sa.Column("wow_pct_change", sa.Float, comment="wow_change / |previous_week_mean|"),
+    _now_col("computed_at"),
+)
+
+metric_forecasts = sa.Table(
+    "metric_forecasts",
+    metadata,
+    sa.Column("metric", sa.String(64), primary_key=True),
+    sa.Column("origin_ts", sa.DateTime, primary_key=True, comment="last observed day"),
+    sa.Column(
+        "scenario",
+        sa.String(96),
+        primary_key=True,
+        comment="baseline, or whatif:<improvement or catalogue key>",
+    ),
+    sa.Column("ts", sa.DateTime, primary_key=True, comment="forecast day"),
+    sa.Column("step", sa.Integer, nullable=False, comment="days after origin_ts"),
+    sa.Column("mean", sa.Float, nullable=False),
+    sa.Column(
+        "lower", sa.Float, nullable=False, comment="prediction interval, level 1 - kaizen.forecast_alpha"
+    ),
+    sa.Column("upper", sa.Float, nullable=False),
+    sa.Column("deviation_line", sa.Float, nullable=False),
+    sa.Column("effect", sa.Float, nullable=False, comment="what-if step change applied (0 for baseline)"),
+    _now_col("computed_at"),
+)
+
+metric_forecast_summary = sa.Table(
+    "metric_forecast_summary",
+    metadata,
+    sa.Column("metric", sa.String(64), primary_key=True),
+    sa.Column("origin_ts", sa.DateTime, primary_key=True),
+    sa.Column("model", sa.String(64), nullable=False, comment="e.g. ARIMA(1,0,0) + season(7)"),
+    sa.Column("aic", sa.Float),
+    sa.Column("n_points", sa.Integer, nullable=False),
+    sa.Column("last_value", sa.Float, nullable=False),
+    sa.Column("deviation_line", sa.Float, nullable=False),
+    sa.Column(
+        "early_warning", sa.Boolean, nullable=False, comment="forecast mean crosses the deviation line"
+    ),
+    sa.Column("warning_ts", sa.DateTime, comment="first forecast day beyond the line"),
+    sa.Column("warning_step", sa.Integer),
+    sa.Column("max_deviation_probability", sa.Float, comment="max over the horizon of P(beyond the line)"),
+    sa.Column("mase", sa.Float, comment="rolling-origin MASE (scale: in-sample naive one-step MAE)"),
+    sa.Column("naive_mase", sa.Float, comment="the naive (last value) forecast's MASE on the same origins"),
+    sa.Column("accuracy_origins", sa.Integer),
+    sa.Column("anomalies", sa.Integer, nullable=False, comment="anomalous days in the history"),
+    _now_col("computed_at"),
+)
+
+metric_anomalies = sa.Table(
+    "metric_anomalies",
+    metadata,
+    sa.Column("metric", sa.String(64), primary_key=True),
+    sa.Column("ts", sa.DateTime, primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("expected", sa.Float, nullable=False, comment="one-step-ahead prediction"),
+    sa.Column("residual_z", sa.Float, comment="(value - expected) / robust residual sigma"),
+    sa.Column("robust_z", sa.Float, comment="rolling median/MAD z of the residual"),
+    sa.Column("reason", sa.String(64), nullable=False, comment="outside interval and/or robust z"),
+    _now_col("detected_at"),
+)
+
+bottleneck = sa.Table(
+    "bottleneck",
+    metadata,
+    sa.Column("as_of", sa.DateTime, primary_key=True, comment="newest metric day"),
+    sa.Column("kind", sa.String(16), primary_key=True, comment="pipeline (steps) or outcome (metrics)"),
+    sa.Column("rank", sa.Integer, primary_key=True),
+    sa.Column("candidate", sa.String(255), nullable=False, comment="step key or metric name"),
+    sa.Column("score", sa.Float, nullable=False, comment="critical_share + failure_share, or weighted_gap"),
+    sa.Column("critical_seconds", sa.Float, comment="seconds on runs' critical paths (steps)"),
+    sa.Column("critical_share", sa.Float),
+    sa.Column("failures", sa.Integer),
+    sa.Column("failure_share", sa.Float),
+    sa.Column("value", sa.Float, comment="metric value (metrics)"),
+    sa.Column("target", sa.Float),
+    sa.Column("relative_gap", sa.Float, comment="(target - value) x direction / target"),
+    sa.Column("importance", sa.Float),
+    sa.Column("is_constraint", sa.Boolean, nullable=False),
+    sa.Column("constraint_metric", sa.String(64), comment="metric the constraint shows up in"),
+    sa.Column("explanation", sa.Text, comment="why this is the constraint (constraint row only)"),
+    _now_col("computed_at"),
+)
+
+improvements = sa.Table(
+    "improvements",
+    metadata,
+    sa.Column("improvement_id", sa.String(64), primary_key=True, comment="slug; the title's when not given"),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("target_metric", sa.String(64), nullable=False),
+    sa.Column(
+        "predicted_effect", sa.Float, nullable=False, comment="expected change of the metric (signed units)"
+    ),
+    sa.Column("cost_hours", sa.Float, nullable=False),
+    sa.Column("cost_money", sa.Float, nullable=False, comment="USD"),
+    sa.Column("status", sa.String(16), nullable=False, comment="proposed, in_progress, shipped or abandoned"),
+    sa.Column("shipped_at", sa.DateTime, comment="when the change went live (required for shipped)"),
+    sa.Column("catalogue_key", sa.String(64), comment="catalogue entry it came from, if any"),
+    sa.Column("notes", sa.Text),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    _now_col("updated_at"),
+)
+
+improvement_impact = sa.Table(
+    "improvement_impact",
+    metadata,
+    sa.Column("improvement_id", sa.String(64), primary_key=True),
+    sa.Column("target_metric", sa.String(64), nullable=False),
+    sa.Column("shipped_at", sa.DateTime, nullable=False),
+    sa.Column("verdict", sa.String(16), nullable=False, comment="pending, improved, worsened or no_effect"),
+    sa.Column("n_before", sa.Integer, nullable=False, comment="daily points in the before window"),
+    sa.Column("n_after", sa.Integer, nullable=False),
+    sa.Column("mean_before", sa.Float),
+    sa.Column("mean_after", sa.Float),
+    sa.Column("actual_effect", sa.Float, comment="mean_after - mean_before"),
+    sa.Column("ci_low", sa.Float, comment="Welch confidence interval of the effect"),
+    sa.Column("ci_high", sa.Float),
+    sa.Column("t_stat", sa.Float),
+    sa.Column("df", sa.Float, comment="Welch-Satterthwaite degrees of freedom"),
+    sa.Column("p_value", sa.Float),
+    sa.Column("predicted_effect", sa.Float, nullable=False),
+    sa.Column("error", sa.Float, comment="predicted_effect - actual_effect"),
+    sa.Column("abs_pct_error", sa.Float, comment="|error| / |actual_effect|"),
+    sa.Column(
+        "relative_bias", sa.Float, comment="(predicted - actual) in the better direction / |predicted|"
+    ),
+    sa.Column("value_usd", sa.Float, comment="actual effect x direction x value_per_unit"),
+    sa.Column("cost_usd", sa.Float, nullable=False, comment="cost_hours x hourly_rate_usd + cost_money"),
+    sa.Column("roi", sa.Float, comment="(value_usd - cost_usd) / cost_usd"),
+    sa.Column("validated_at", sa.DateTime, comment="shipped_at + impact window (when measured)"),
+    _now_col("computed_at"),
+)
+
+learning_velocity = sa.Table(
+    "learning_velocity",
+    metadata,
+    sa.Column("week_start", sa.DateTime, primary_key=True, comment="Monday of the validation week"),
+    sa.Column("validated", sa.Integer, nullable=False, comment="improvements whose impact was measured"),
+    sa.Column("improved", sa.Integer, nullable=False, comment="of those, significantly better"),
+    sa.Column("mean_abs_pct_error", sa.Float, comment="mean |predicted - actual| / |actual|"),
+    sa.Column("mean_relative_bias", sa.Float),
+    sa.Column("cumulative_validated", sa.Integer, nullable=False),
+    _now_col("computed_at"),
+)
+
+recommendations = sa.Table(
+    "recommendations",
+    metadata,
+    sa.Column("as_of", sa.DateTime, primary_key=True),
+    sa.Column("rank", sa.Integer, primary_key=True),
+    sa.Column("catalogue_key", sa.String(64), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("target_metric", sa.String(64), nullable=False),
+    sa.Column("addresses_constraint", sa.Boolean, nullable=False),
+    sa.Column("parameter", sa.String(128)),
+    sa.Column("proposed_value", sa.String(128)),
+    sa.Column("predicted_effect", sa.Float, nullable=False, comment="the catalogue's prediction"),
+    sa.Column("bias_factor", sa.Float, nullable=False, comment="1 - mean relative bias of past predictions"),
+    sa.Column(
+        "bias_basis", sa.String(16), nullable=False, comment="metric, all or none (what it was learned from)"
+    ),
+    sa.Column("corrected_effect", sa.Float, nullable=False, comment="predicted_effect x bias_factor"),
+    sa.Column("value_usd", sa.Float, nullable=False),
+    sa.Column("cost_hours", sa.Float, nullable=False),
+    sa.Column("cost_money", sa.Float, nullable=False),
+    sa.Column("cost_usd", sa.Float, nullable=False),
+    sa.Column("expected_return", sa.Float, nullable=False, comment="value_usd - cost_usd"),
+    sa.Column("expected_roi", sa.Float, comment="expected_return / cost_usd"),
+    _now_col("computed_at"),
+)
+
+resource_plan = sa.Table(
+    "resource_plan",
+    metadata,
+    sa.Column("as_of", sa.DateTime, primary_key=True),
+    sa.Column("catalogue_key", sa.String(64), primary_key=True),
+    sa.Column("selected", sa.Boolean, nullable=False),
+    sa.Column("expected_return", sa.Float, nullable=False),
+    sa.Column("cost_hours", sa.Float, nullable=False),
+    sa.Column("cost_money", sa.Float, nullable=False),
+    sa.Column("period", sa.String(16), nullable=False, comment="budget period"),
+    sa.Column("budget_hours", sa.Float, nullable=False),
+    sa.Column("budget_money", sa.Float, nullable=False),
+    sa.Column("hours_left", sa.Float, nullable=False, comment="budget_hours minus the selected items' hours"),
+    sa.Column("money_left", sa.Float, nullable=False),
+    _now_col("computed_at"),
+)
+
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column(
+        "feedback_id", sa.String(40), primary_key=True, comment="sha1 of time, rating, author and text"
+    ),
+    sa.Column("submitted_at", sa.DateTime, nullable=False),
+    sa.Column("rating", sa.Integer, nullable=False, comment="1 (poor) to 5 (excellent)"),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("author", sa.String(128)),
+    sa.Column("sentiment", sa.Float, nullable=False, comment="VADER compound score in [-1, 1]"),
+    sa.Column("sentiment_label", sa.String(8), nullable=False, comment="positive, neutral or negative"),
+    sa.Column("source", sa.String(16), nullable=False, comment="cli or job"),
+)
+sa.Index("ix_feedback_submitted_at", feedback.c.submitted_at)
+
+feedback_summary = sa.Table(
+    "feedback_summary",
+    metadata,
+    sa.Column("week_start", sa.DateTime, primary_key=True),
+    sa.Column("responses", sa.Integer, nullable=False),
+    sa.Column("mean_rating", sa.Float, nullable=False),
+    sa.Column("mean_sentiment", sa.Float, nullable=False),
+    sa.Column("positive_share", sa.Float, nullable=False),
+    sa.Column("negative_share", sa.Float, nullable=False),
+    _now_col("computed_at"),
+)
+
+kaizen_reports = sa.Table(
+    "kaizen_reports",
+    metadata,
+    sa.Column(
+        "cadence", sa.String(16), primary_key=True, comment="daily, weekly, monthly, quarterly or yearly"
+    ),
+    sa.Column("period_start", sa.DateTime, primary_key=True),
+    sa.Column("period_end", sa.DateTime, nullable=False, comment="exclusive"),
+    sa.Column("markdown", sa.Text, nullable=False),
+    _now_col("generated_at"),
+)
+
+
 # --- ops ------------------------------------------------------------------------------
+
+alert_state = sa.Table(
+    "alert_state",
+    metadata,
+    sa.Column(
+        "alert_id", sa.String(40), primary_key=True, comment="sha1 of alert_key and opened_at: one episode"
+    ),
+    sa.Column("alert_key", sa.String(255), nullable=False, comment="check:<asset>/<check> or run:<job>"),
+    sa.Column("kind", sa.String(8), nullable=False, comment="check or run"),
+    sa.Column("asset_key", sa.String(255), comment="asset of a check alert ('/'-joined path)"),
+    sa.Column("check_name", sa.String(128)),
+    sa.Column("job_name", sa.String(255), comment="job of the failing run"),
+    sa.Column("priority", sa.String(8), nullable=False, comment="critical, warning or info (routing)"),
+    sa.Column("severity", sa.String(8), comment="Dagster check severity ERROR/WARN (run alerts: none)"),
+    sa.Column("status", sa.String(8), nullable=False, comment="open or resolved"),
+    sa.Column("opened_at", sa.DateTime, nullable=False),
+    sa.Column("last_failed_at", sa.DateTime, nullable=False, comment="newest failing evaluation or run"),
+    sa.Column("resolved_at", sa.DateTime, comment="first passing evaluation / successful run after opening"),
+    sa.Column("failure_count", sa.Integer, nullable=False, comment="failing evaluations in this episode"),
+    sa.Column("first_run_id", sa.String(64)),
+    sa.Column("last_run_id", sa.String(64), comment="run of the newest failure (the email links it)"),
+    sa.Column("value", sa.Float, comment="check metadata 'value' of the newest failure"),
+    sa.Column("target", sa.Float, comment="check metadata 'target'"),
+    sa.Column("deviation", sa.Float, comment="check metadata 'deviation'"),
+    sa.Column("description", sa.Text, comment="the check's description"),
+    sa.Column("detail", sa.Text, comment="evaluation description or the run's error (secrets redacted)"),
+    sa.Column("notify_count", sa.Integer, nullable=False, comment="firing/repeat emails enqueued"),
+    sa.Column("last_notified_at", sa.DateTime, comment="when the newest firing/repeat email was enqueued"),
+    sa.Column(
+        "recipients", sa.Text, comment="JSON list the firing emails went to (resolved email goes there too)"
+    ),
+)
+sa.Index("ix_alert_state_key_status", alert_state.c.alert_key, alert_state.c.status)
+
+alert_outbox = sa.Table(
+    "alert_outbox",
+    metadata,
+    sa.Column(
+        "message_id", sa.String(40), primary_key=True, comment="sha1 of kind, alerts and their notify counts"
+    ),
+    sa.Column("kind", sa.String(8), nullable=False, comment="firing, repeat or resolved"),
+    sa.Column("priority", sa.String(8), nullable=False, comment="highest priority in the email"),
+    sa.Column("run_id", sa.String(64), comment="run the grouped failures came from"),
+    sa.Column("alert_ids", sa.Text, nullable=False, comment="JSON list of alert_state ids in the email"),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("recipients", sa.Text, nullable=False, comment="JSON list of addresses"),
+    sa.Column("body_text", sa.Text, nullable=False),
+    sa.Column("body_html", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("status", sa.String(8), nullable=False, comment="pending, sent or skipped (no recipients)"),
+    sa.Column("attempts", sa.Integer, nullable=False, comment="SMTP send attempts so far"),
+    sa.Column("next_attempt_at", sa.DateTime, nullable=False, comment="not retried before this (backoff)"),
+    sa.Column("last_error", sa.Text, comment="last SMTP error (secrets redacted)"),
+    sa.Column("sent_at", sa.DateTime),
+)
+sa.Index("ix_alert_outbox_status", alert_outbox.c.status, alert_outbox.c.next_attempt_at)
+
+alert_history = sa.Table(
+    "alert_history",
+    metadata,
+    sa.Column("alert_id", sa.String(40), primary_key=True),
+    sa.Column("alert_key", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("asset_key", sa.String(255)),
+    sa.Column("check_name", sa.String(128)),
+    sa.Column("job_name", sa.String(255)),
+    sa.Column("priority", sa.String(8), nullable=False),
+    sa.Column("status", sa.String(8), nullable=False, comment="open or resolved"),
+    sa.Column("opened_at", sa.DateTime, nullable=False),
+    sa.Column("last_failed_at", sa.DateTime, nullable=False),
+    sa.Column("resolved_at", sa.DateTime),
+    sa.Column("failure_count", sa.Integer, nullable=False),
+    sa.Column("last_run_id", sa.String(64)),
+    sa.Column("value", sa.Float),
+    sa.Column("target", sa.Float),
+    sa.Column("deviation", sa.Float),
+    sa.Column("emails_sent", sa.Integer, nullable=False, comment="outbox emails delivered for this alert"),
+    sa.Column("emails_pending", sa.Integer, nullable=False, comment="outbox emails waiting for (re)delivery"),
+    sa.Column("last_email_at", sa.DateTime, comment="newest delivered email"),
+    sa.Column("run_url", sa.Text, comment="link to the newest failing run in the Dagster UI"),
+)
+
+health_report = sa.Table(
+    "health_report",
+    metadata,
+    sa.Column("checked_at", sa.DateTime, primary_key=True),
+    sa.Column(
+        "probe", sa.String(64), primary_key=True, comment="warehouse_size, price_freshness, api_<source>, ..."
+    ),
+    sa.Column("status", sa.String(8), nullable=False, comment="ok, warn, error or skipped"),
+    sa.Column("value", sa.Float, comment="measured number (unit column)"),
+    sa.Column("threshold", sa.Float, comment="the configured limit the value is compared with"),
+    sa.Column("unit", sa.String(16)),
+    sa.Column("detail", sa.Text, nullable=False, comment="what was found and what to do"),
+)
+
+database_backup = sa.Table(
+    "database_backup",
+    metadata,
+    sa.Column("file_name", sa.String(255), primary_key=True, comment="backup file in database.backup_dir"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("dialect", sa.String(16), nullable=False, comment="sqlite (.sqlite.gz) or postgresql (.dump)"),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column(
+        "source_rows", sa.BigInteger, nullable=False, comment="rows in the source at the copy's snapshot"
+    ),
+    sa.Column("tables", sa.Integer, nullable=False),
+    sa.Column(
+        "verified", sa.Boolean, nullable=False, comment="restore-tested: integrity and row counts match"
+    ),
+    sa.Column("verified_at", sa.DateTime),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("duration_seconds", sa.Float, comment="copy + compress + verify"),
+)
+
+warehouse_maintenance = sa.Table(
+    "warehouse_maintenance",
+    metadata,
+    sa.Column("ran_at", sa.DateTime, primary_key=True),
+    sa.Column("dialect", sa.String(16), nullable=False),
+    sa.Column("operations", sa.Text, nullable=False, comment="statements run, e.g. VACUUM; ANALYZE"),
+    sa.Column("size_before_bytes", sa.BigInteger, nullable=False),
+    sa.Column("size_after_bytes", sa.BigInteger, nullable=False),
+    sa.Column("duration_seconds", sa.Float, nullable=False),
+)
+
+daily_ops_summary = sa.Table(
+    "daily_ops_summary",
+    metadata,
+    sa.Column("day", sa.DateTime, primary_key=True, comment="UTC day start"),
+    sa.Column("runs_started", sa.Integer, nullable=False),
+    sa.Column("runs_succeeded", sa.Integer, nullable=False),
+    sa.Column("runs_failed", sa.Integer, nullable=False),
+    sa.Column("alerts_opened", sa.Integer, nullable=False),
+    sa.Column("alerts_resolved", sa.Integer, nullable=False),
+    sa.Column(
+        "alerts_open_at_end", sa.Integer, nullable=False, comment="open at the end of the day (or now)"
+    ),
+    sa.Column("emails_sent", sa.Integer, nullable=False),
+    sa.Column(
+        "emails_pending", sa.Integer, nullable=False, comment="enqueued that day and not yet delivered"
+    ),
+    sa.Column("rows_ingested", sa.BigInteger, nullable=False, comment="new rows reported by ingestion_runs"),
+    sa.Column("warehouse_rows", sa.BigInteger, nullable=False, comment="all rows at summary time"),
+    sa.Column("warehouse_size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)

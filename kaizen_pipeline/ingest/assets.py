@@ -1,0 +1,91 @@
+"""Ingest assets: thin wiring of the collection steps into Dagster with run metadata."""
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from kaizen_pipeline.ingest.collect import (
+    Collector,
+    CollectResult,
+    collect_markets,
+    collect_prices,
+    collect_trade_volumes,
+    collect_tweets,
+    run_collection,
+)
+from kaizen_pipeline.reporting import markdown_table
+from kaizen_pipeline.resources import SourcesResource, WarehouseResource
+
+GROUP = "ingest"
+
+
+def _materialize(
+    context: AssetExecutionContext,
+    collector: Collector,
+    warehouse: WarehouseResource,
+    sources: SourcesResource,
+) -> dg.MaterializeResult:
+    settings = sources.settings()
+    asset = context.asset_key.to_user_string()
+    result: CollectResult = run_collection(collector, settings, warehouse.get(), context.run_id, asset=asset)
+    if result.degraded:
+        context.log.warning(f"{asset} degraded: {result.degraded_reason}")
+    if result.rejects:
+        context.log.warning(f"{asset}: {len(result.rejects)} records quarantined in rejected_records")
+    metadata: dict[str, dg.MetadataValue] = {
+        "rows_written": dg.MetadataValue.int(result.rows_written),
+        "new_rows": dg.MetadataValue.int(result.new_rows),
+        "rejects": dg.MetadataValue.int(len(result.rejects)),
+        "new_rejects": dg.MetadataValue.int(result.new_rejects),
+        "api_calls": dg.MetadataValue.int(result.stats.api_calls),
+        "retries": dg.MetadataValue.int(result.stats.retries),
+        "errors": dg.MetadataValue.int(result.stats.errors),
+        "rate_limited": dg.MetadataValue.int(result.stats.rate_limited),
+        "degraded": dg.MetadataValue.bool(result.degraded),
+        "source": dg.MetadataValue.text(settings.source),
+        "preview": dg.MetadataValue.md(markdown_table(result.preview)),
+    }
+    if result.degraded_reason:
+        metadata["degraded_reason"] = dg.MetadataValue.text(result.degraded_reason)
+    if result.rejects:
+        reasons = sorted({r.reason for r in result.rejects})[:10]
+        metadata["reject_reasons"] = dg.MetadataValue.md("\n".join(f"- {r}" for r in reasons))
+    for key, value in result.details.items():
+        metadata[key] = (
+            dg.MetadataValue.int(value) if isinstance(value, int) else dg.MetadataValue.text(str(value))
+        )
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(group_name=GROUP, compute_kind="polymarket")
+def polymarket_markets(
+    context: AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource
+) -> dg.MaterializeResult:
+    """Open binary Polymarket markets (Gamma keyset API), top N by 24 h volume, snapshotted per bucket."""
+    return _materialize(context, collect_markets, warehouse, sources)
+
+
+@dg.asset(group_name=GROUP, compute_kind="polymarket", deps=[polymarket_markets])
+def market_prices(
+    context: AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource
+) -> dg.MaterializeResult:
+    """CLOB price history of both outcome tokens of every tracked market, fetched incrementally."""
+    return _materialize(context, collect_prices, warehouse, sources)
+
+
+@dg.asset(group_name=GROUP, compute_kind="polymarket", deps=[polymarket_markets])
+def trade_volumes(
+    context: AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource
+) -> dg.MaterializeResult:
+    """Traded USD volume per market and bucket from the Data API trades feed (for relative volume)."""
+    return _materialize(context, collect_trade_volumes, warehouse, sources)
+
+
+@dg.asset(group_name=GROUP, compute_kind="x", deps=[polymarket_markets])
+def tweets(
+    context: AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource
+) -> dg.MaterializeResult:
+    """X posts about the tracked markets and keywords (7-day recent search); degrades, never fails, on X errors."""
+    return _materialize(context, collect_tweets, warehouse, sources)
+
+
+INGEST_ASSETS = [polymarket_markets, market_prices, trade_volumes, tweets]

@@ -1,0 +1,136 @@
+"""Data-quality asset checks on the ingest assets (blocking where downstream must not run on bad data)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dagster as dg
+
+from kaizen_pipeline.ingest import quality
+from kaizen_pipeline.ingest.assets import market_prices, polymarket_markets, tweets
+from kaizen_pipeline.ingest.quality import QualityResult
+from kaizen_pipeline.reporting import markdown_table
+from kaizen_pipeline.resources import WarehouseResource
+from kaizen_pipeline.settings import get_settings, pipeline_now
+from kaizen_pipeline.warehouse.schema import market_snapshots, price_points
+
+
+def _result(outcome: QualityResult, severity: dg.AssetCheckSeverity, description: str) -> dg.AssetCheckResult:
+    metadata: dict[str, dg.MetadataValue] = {
+        k: dg.MetadataValue.float(float(v))
+        if isinstance(v, float)
+        else dg.MetadataValue.int(v)
+        if isinstance(v, int)
+        else dg.MetadataValue.text(str(v))
+        for k, v in outcome.summary.items()
+    }
+    metadata["description"] = dg.MetadataValue.text(description)
+    if not outcome.offenders.empty:
+        metadata["offenders"] = dg.MetadataValue.md(markdown_table(outcome.offenders))
+    return dg.AssetCheckResult(passed=outcome.passed, severity=severity, metadata=metadata)
+
+
+@dg.asset_check(asset=market_prices, blocking=True)
+def prices_in_unit_interval(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Every stored outcome price lies in [0, 1]; anything else is corrupt data."""
+    return _result(
+        quality.prices_in_unit_interval(warehouse.get()),
+        dg.AssetCheckSeverity.ERROR,
+        "prices must lie in [0, 1]",
+    )
+
+
+@dg.asset_check(asset=market_prices)
+def binary_prices_sum_to_one(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """YES and NO prices at the same time sum to about 1 (within quality.binary_sum_tolerance)."""
+    s = get_settings()
+    since = pipeline_now(s) - timedelta(days=s.data_collection.history_days)
+    return _result(
+        quality.binary_prices_sum_to_one(warehouse.get(), since, s.quality.binary_sum_tolerance),
+        dg.AssetCheckSeverity.WARN,
+        f"|YES + NO - 1| <= {s.quality.binary_sum_tolerance}",
+    )
+
+
+@dg.asset_check(asset=market_prices)
+def price_history_gaps(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """No gap in a token's price history longer than twice the fidelity (quality.gap_factor)."""
+    s = get_settings()
+    since = pipeline_now(s) - timedelta(days=s.data_collection.history_days)
+    outcome = quality.price_history_gaps(
+        warehouse.get(), since, s.polymarket.fidelity_minutes, s.quality.gap_factor
+    )
+    return _result(
+        outcome,
+        dg.AssetCheckSeverity.WARN,
+        f"gaps longer than {s.quality.gap_factor:g} x {s.polymarket.fidelity_minutes} min",
+    )
+
+
+@dg.asset_check(asset=market_prices)
+def price_jumps(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Consecutive YES prices that move by more than 50% (quality.max_jump_ratio), listed for review."""
+    s = get_settings()
+    since = pipeline_now(s) - timedelta(days=s.data_collection.history_days)
+    return _result(
+        quality.price_jumps(warehouse.get(), since, s.quality.max_jump_ratio),
+        dg.AssetCheckSeverity.WARN,
+        f"relative move > {s.quality.max_jump_ratio:.0%} between consecutive points",
+    )
+
+
+@dg.asset_check(asset=market_prices, blocking=True)
+def price_data_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """The newest price point is at most 30 minutes old (quality.stale_after_minutes)."""
+    s = get_settings()
+    outcome = quality.freshness(
+        warehouse.get(), price_points.c.ts, pipeline_now(s), s.quality.stale_after_minutes
+    )
+    return _result(
+        outcome, dg.AssetCheckSeverity.ERROR, f"newest price within {s.quality.stale_after_minutes:g} min"
+    )
+
+
+@dg.asset_check(asset=polymarket_markets, blocking=True)
+def market_snapshot_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """The newest market snapshot is at most 30 minutes old (quality.stale_after_minutes)."""
+    s = get_settings()
+    outcome = quality.freshness(
+        warehouse.get(), market_snapshots.c.snapshot_ts, pipeline_now(s), s.quality.stale_after_minutes
+    )
+    return _result(
+        outcome, dg.AssetCheckSeverity.ERROR, f"newest snapshot within {s.quality.stale_after_minutes:g} min"
+    )
+
+
+@dg.asset_check(asset=market_prices, blocking=True)
+def no_duplicate_keys(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """No market snapshotted twice per bucket under two ids, no two prices per market, outcome and time."""
+    return _result(
+        quality.duplicate_natural_keys(warehouse.get()),
+        dg.AssetCheckSeverity.ERROR,
+        "natural keys are unique",
+    )
+
+
+@dg.asset_check(asset=tweets)
+def tweets_within_window(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Posts of the latest collection were created inside the requested 7-day window."""
+    s = get_settings()
+    return _result(
+        quality.tweets_within_window(warehouse.get(), s),
+        dg.AssetCheckSeverity.WARN,
+        "created_at within the recent-search window",
+    )
+
+
+INGEST_CHECKS = [
+    prices_in_unit_interval,
+    binary_prices_sum_to_one,
+    price_history_gaps,
+    price_jumps,
+    price_data_fresh,
+    market_snapshot_fresh,
+    no_duplicate_keys,
+    tweets_within_window,
+]

@@ -1,0 +1,282 @@
+"""Polymarket (Gamma, CLOB, Data API) and X recent-search clients, all over the one Transport.
+
+Clients return validated records plus Rejects; they never write. ``IngestClients`` is an async
+context manager holding one HTTP session, the per-endpoint rate limiters and the run's CallStats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from kaizen_pipeline.ingest.parsers import (
+    GammaMarket,
+    PricePoint,
+    Reject,
+    Trade,
+    TweetRecord,
+    UserRecord,
+    parse_record,
+)
+from kaizen_pipeline.ingest.transport import (
+    ApiError,
+    CallStats,
+    RetryPolicy,
+    SlidingWindowRateLimiter,
+    Transport,
+)
+from kaizen_pipeline.settings import Settings
+
+GAMMA_MARKETS = "gamma:/markets/keyset"
+CLOB_PRICES_HISTORY = "clob:/prices-history"
+DATA_TRADES = "data:/trades"
+X_SEARCH_RECENT = "x:/2/tweets/search/recent"
+
+X_TWEET_FIELDS = "created_at,public_metrics,author_id,lang"
+X_USER_FIELDS = "created_at,public_metrics,verified"
+MAX_GAMMA_PAGES = 100
+
+
+class GammaClient:
+    """Gamma ``GET /markets/keyset``: open binary markets, top ``max_markets`` by 24 h volume."""
+
+    def __init__(self, transport: Transport, base_url: str, page_size: int) -> None:
+        self.transport = transport
+        self.base_url = base_url.rstrip("/")
+        self.page_size = page_size
+
+    async def open_markets(
+        self, *, min_volume_24h: float, min_liquidity: float, max_markets: int
+    ) -> tuple[list[GammaMarket], list[Reject]]:
+        markets: dict[str, GammaMarket] = {}
+        rejects: list[Reject] = []
+        cursor: str | None = None
+        for _ in range(MAX_GAMMA_PAGES):
+            params: dict[str, Any] = {
+                "limit": self.page_size,
+                "closed": "false",  # omitted, closed markets come back too
+                "order": "volume24hr",
+                "ascending": "false",
+            }
+            if min_liquidity > 0:
+                params["liquidity_num_min"] = min_liquidity
+            if cursor:
+                params["after_cursor"] = cursor
+            data, _ = await self.transport.get_json(GAMMA_MARKETS, f"{self.base_url}/markets/keyset", params)
+            if not isinstance(data, dict) or not isinstance(data.get("markets"), list):
+                raise ApiError(GAMMA_MARKETS, "response: expected an object with a 'markets' array")
+            last_volume = None
+            for raw in data["markets"]:
+                parsed = parse_record(GammaMarket, raw, GAMMA_MARKETS, "id")
+                if isinstance(parsed, Reject):
+                    rejects.append(parsed)
+                    continue
+                last_volume = parsed.volume_24h
+                if parsed.closed or not parsed.active:
+                    continue
+                if parsed.volume_24h >= min_volume_24h and (parsed.liquidity or 0) >= min_liquidity:
+                    markets[parsed.id] = parsed
+            cursor = data.get("next_cursor") or None
+            # Pages come in descending 24 h volume: once below the minimum, nothing later qualifies.
+            if not cursor or (last_volume is not None and last_volume < min_volume_24h):
+                break
+        ranked = sorted(markets.values(), key=lambda m: (-m.volume_24h, m.id))
+        return ranked[:max_markets], rejects
+
+
+class ClobClient:
+    """CLOB ``GET /prices-history`` for one outcome token, from ``start_ts`` (incremental)."""
+
+    def __init__(self, transport: Transport, base_url: str, fidelity_minutes: int) -> None:
+        self.transport = transport
+        self.base_url = base_url.rstrip("/")
+        self.fidelity_minutes = fidelity_minutes
+
+    async def price_history(
+        self, token_id: str, start_ts: int, end_ts: int
+    ) -> tuple[list[PricePoint], list[Reject]]:
+        params = {"market": token_id, "startTs": start_ts, "endTs": end_ts, "fidelity": self.fidelity_minutes}
+        data, _ = await self.transport.get_json(
+            CLOB_PRICES_HISTORY, f"{self.base_url}/prices-history", params
+        )
+        if not isinstance(data, dict) or not isinstance(data.get("history"), list):
+            raise ApiError(
+                CLOB_PRICES_HISTORY, f"token {token_id}: expected an object with a 'history' array"
+            )
+        points: list[PricePoint] = []
+        rejects: list[Reject] = []
+        for raw in data["history"]:
+            parsed = parse_record(PricePoint, raw, CLOB_PRICES_HISTORY, "t")
+            if isinstance(parsed, Reject):
+                rejects.append(
+                    Reject(parsed.source, f"{token_id}@{parsed.record_key}", parsed.reason, parsed.payload)
+                )
+            elif start_ts <= parsed.t <= end_ts:
+                points.append(parsed)
+        return points, rejects
+
+
+class DataApiClient:
+    """Data API ``GET /trades`` for one market (newest first), back to ``since_ts``."""
+
+    def __init__(self, transport: Transport, base_url: str, page_size: int, max_pages: int = 200) -> None:
+        self.transport = transport
+        self.base_url = base_url.rstrip("/")
+        self.page_size = page_size
+        self.max_pages = max_pages
+
+    async def trades_since(self, condition_id: str, since_ts: int) -> tuple[list[Trade], list[Reject]]:
+        trades: list[Trade] = []
+        rejects: list[Reject] = []
+        for page in range(self.max_pages):
+            params = {"market": condition_id, "limit": self.page_size, "offset": page * self.page_size}
+            data, _ = await self.transport.get_json(DATA_TRADES, f"{self.base_url}/trades", params)
+            if not isinstance(data, list):
+                raise ApiError(DATA_TRADES, f"market {condition_id}: expected a JSON array of trades")
+            oldest = None
+            for raw in data:
+                parsed = parse_record(Trade, raw, DATA_TRADES, "transactionHash")
+                if isinstance(parsed, Reject):
+                    rejects.append(parsed)
+                    continue
+                oldest = parsed.timestamp if oldest is None else min(oldest, parsed.timestamp)
+                if parsed.timestamp >= since_ts:
+                    trades.append(parsed)
+            if len(data) < self.page_size or (oldest is not None and oldest < since_ts):
+                break
+        return trades, rejects
+
+
+@dataclass
+class SearchResult:
+    tweets: list[TweetRecord] = field(default_factory=list)
+    users: list[UserRecord] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    pages: int = 0
+
+
+class XClient:
+    """X API v2 ``GET /2/tweets/search/recent`` with author expansion and ``next_token`` pagination."""
+
+    def __init__(
+        self, transport: Transport, base_url: str, bearer_token: str | None, page_size: int, max_pages: int
+    ) -> None:
+        self.transport = transport
+        self.base_url = base_url.rstrip("/")
+        self._bearer_token = bearer_token
+        self.page_size = max(10, min(100, page_size))
+        self.max_pages = max_pages
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._bearer_token)
+
+    async def search_recent(
+        self, query: str, *, start_time: datetime, since_id: str | None = None
+    ) -> SearchResult:
+        if not self._bearer_token:
+            raise ApiError(X_SEARCH_RECENT, "no bearer token configured (set KAIZEN_TWITTER__BEARER_TOKEN)")
+        headers = {"Authorization": f"Bearer {self._bearer_token}"}
+        result = SearchResult()
+        next_token: str | None = None
+        for _ in range(self.max_pages):
+            params: dict[str, Any] = {
+                "query": query,
+                "max_results": self.page_size,
+                "tweet.fields": X_TWEET_FIELDS,
+                "expansions": "author_id",
+                "user.fields": X_USER_FIELDS,
+            }
+            if since_id:
+                params["since_id"] = since_id  # X rejects start_time together with since_id
+            else:
+                params["start_time"] = start_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+            if next_token:
+                params["next_token"] = next_token
+            data, _ = await self.transport.get_json(
+                X_SEARCH_RECENT, f"{self.base_url}/2/tweets/search/recent", params, headers
+            )
+            result.pages += 1
+            if not isinstance(data, dict):
+                raise ApiError(X_SEARCH_RECENT, "expected a JSON object")
+            for raw in data.get("data") or []:
+                parsed = parse_record(TweetRecord, raw, X_SEARCH_RECENT, "id")
+                (result.rejects if isinstance(parsed, Reject) else result.tweets).append(parsed)
+            for raw in (data.get("includes") or {}).get("users") or []:
+                parsed = parse_record(UserRecord, raw, X_SEARCH_RECENT, "id")
+                (result.rejects if isinstance(parsed, Reject) else result.users).append(parsed)
+            next_token = (data.get("meta") or {}).get("next_token")
+            if not next_token:
+                break
+        return result
+
+
+def x_start_time(window_days: int, now: datetime | None = None) -> datetime:
+    """The oldest start_time recent search accepts, with a minute of slack."""
+    now = now or datetime.now(UTC)
+    return now - timedelta(days=window_days) + timedelta(minutes=1)
+
+
+class IngestClients:
+    """One run's HTTP session: the four clients, their rate limiters and the shared CallStats."""
+
+    def __init__(self, settings: Settings, http_transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self._http_transport = http_transport
+        self.stats = CallStats()
+        self._client: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> IngestClients:
+        s = self.settings
+        concurrency = s.data_collection.max_concurrency
+        self._client = httpx.AsyncClient(
+            transport=self._http_transport,
+            timeout=httpx.Timeout(s.transport.timeout_seconds),
+            limits=httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2),
+            headers={"User-Agent": "kaizen-pipeline/0.1"},
+        )
+        policy = RetryPolicy(
+            max_retries=s.transport.max_retries,
+            backoff_base=s.transport.backoff_base_seconds,
+            backoff_max=s.transport.backoff_max_seconds,
+            max_rate_limit_wait=s.transport.max_rate_limit_wait_seconds,
+        )
+        limiters = {
+            GAMMA_MARKETS: SlidingWindowRateLimiter(s.polymarket.markets_rate_limit, 10.0),
+            CLOB_PRICES_HISTORY: SlidingWindowRateLimiter(s.polymarket.prices_history_rate_limit, 10.0),
+            DATA_TRADES: SlidingWindowRateLimiter(s.polymarket.trades_rate_limit, 10.0),
+            X_SEARCH_RECENT: SlidingWindowRateLimiter(s.twitter.rate_limit, 900.0),
+        }
+        self.transport = Transport(self._client, policy, limiters, stats=self.stats)
+        self.gamma = GammaClient(self.transport, s.polymarket.gamma_url, s.polymarket.page_size)
+        self.clob = ClobClient(self.transport, s.polymarket.clob_url, s.polymarket.fidelity_minutes)
+        self.data = DataApiClient(self.transport, s.polymarket.data_url, s.polymarket.trades_page_size)
+        token = s.twitter.bearer_token.get_secret_value() if s.twitter.bearer_token else None
+        if token is None and s.source == "demo":
+            token = "demo-token"  # the simulator checks that a bearer token is sent, not its value
+        self.x = XClient(
+            self.transport,
+            s.twitter.api_url,
+            token,
+            s.twitter.max_tweets_per_query,
+            s.twitter.max_pages_per_query,
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def build_clients(
+    settings: Settings, http_transport: httpx.AsyncBaseTransport | None = None
+) -> IngestClients:
+    """Clients for ``settings.source``: the live APIs, or the seeded simulator plugged in as the transport."""
+    if http_transport is None and settings.source == "demo":
+        from kaizen_pipeline.ingest.simulator import DemoWorld
+
+        http_transport = DemoWorld.from_settings(settings).transport()
+    return IngestClients(settings, http_transport)

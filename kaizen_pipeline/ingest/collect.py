@@ -1,0 +1,387 @@
+"""Collection steps behind the ingest assets: fetch through the clients, validate, write idempotently.
+
+Each step returns a CollectResult (rows, rejects, call statistics, degraded flag, a preview) and
+``run_collection`` records it in ``rejected_records`` and ``ingestion_runs``. No Dagster here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pandas as pd
+import sqlalchemy as sa
+
+from kaizen_pipeline.ingest.clients import IngestClients, build_clients, x_start_time
+from kaizen_pipeline.ingest.parsers import Reject
+from kaizen_pipeline.ingest.queries import keyword_query, market_search_query
+from kaizen_pipeline.ingest.transport import ApiError, CallStats, gather_bounded
+from kaizen_pipeline.settings import Settings, pipeline_now
+from kaizen_pipeline.warehouse import Warehouse, utcnow
+from kaizen_pipeline.warehouse.schema import (
+    ingestion_runs,
+    market_snapshots,
+    price_points,
+    rejected_records,
+    trade_volumes,
+    tweet_authors,
+    tweet_mentions,
+    tweets,
+)
+
+GENERAL_QUERY_MARKET = "*"
+
+
+@dataclass
+class CollectResult:
+    asset: str
+    rows_written: int = 0
+    new_rows: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+    new_rejects: int = 0
+    degraded: bool = False
+    degraded_reason: str | None = None
+    preview: pd.DataFrame = field(default_factory=pd.DataFrame)
+    details: dict[str, Any] = field(default_factory=dict)
+    stats: CallStats = field(default_factory=CallStats)
+
+
+def floor_to_bucket(ts: datetime, minutes: int) -> datetime:
+    """Start of the ``minutes``-wide bucket holding ``ts`` (naive UTC)."""
+    seconds = minutes * 60
+    epoch = int(ts.replace(tzinfo=UTC).timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, UTC).replace(tzinfo=None)
+
+
+def _unix(ts: datetime) -> int:
+    return int(ts.replace(tzinfo=UTC).timestamp())
+
+
+def current_markets(warehouse: Warehouse) -> pd.DataFrame:
+    """The markets of the newest snapshot: the universe the other ingest assets follow."""
+    return warehouse.read_frame(
+        sa.select(market_snapshots)
+        .where(
+            market_snapshots.c.snapshot_ts
+            == sa.select(sa.func.max(market_snapshots.c.snapshot_ts)).scalar_subquery()
+        )
+        .order_by(market_snapshots.c.volume_24h.desc())
+    )
+
+
+def _require_markets(warehouse: Warehouse) -> pd.DataFrame:
+    markets = current_markets(warehouse)
+    if markets.empty:
+        raise RuntimeError("market_snapshots is empty: materialize polymarket_markets first")
+    return markets
+
+
+async def collect_markets(
+    clients: IngestClients, settings: Settings, warehouse: Warehouse, now: datetime
+) -> CollectResult:
+    dc = settings.data_collection
+    markets, rejects = await clients.gamma.open_markets(
+        min_volume_24h=dc.min_volume_24h, min_liquidity=dc.min_liquidity, max_markets=dc.max_markets
+    )
+    if not markets:
+        raise RuntimeError(
+            f"Gamma returned no open market with volume_24h >= {dc.min_volume_24h:g}"
+            f" (data_collection.min_volume_24h); {len(rejects)} records were rejected"
+        )
+    snapshot_ts = floor_to_bucket(now, dc.frequency_minutes)
+    rows = [m.row(snapshot_ts, now) for m in markets]
+    written = warehouse.upsert(market_snapshots, rows)
+    frame = pd.DataFrame(rows)
+    preview = frame[["market_id", "question", "category", "yes_price", "volume_24h", "liquidity", "spread"]]
+    return CollectResult(
+        "polymarket_markets",
+        written.rows_written,
+        written.new_rows,
+        rejects,
+        preview=preview,
+        details={"snapshot_ts": snapshot_ts.isoformat(), "categories": int(frame["category"].nunique())},
+    )
+
+
+async def collect_prices(
+    clients: IngestClients, settings: Settings, warehouse: Warehouse, now: datetime
+) -> CollectResult:
+    markets = _require_markets(warehouse)
+    tokens = [
+        (row.market_id, outcome, token)
+        for row in markets.itertuples()
+        for outcome, token in (("Yes", row.yes_token_id), ("No", row.no_token_id))
+    ]
+    last = warehouse.read_frame(
+        sa.select(price_points.c.token_id, sa.func.max(price_points.c.ts).label("last_ts"))
+        .where(price_points.c.token_id.in_([t for _, _, t in tokens]))
+        .group_by(price_points.c.token_id),
+        parse_dates=["last_ts"],
+    )
+    last_ts = {r.token_id: _unix(r.last_ts.to_pydatetime()) for r in last.itertuples()}
+    end_ts = _unix(now)
+    first_ts = _unix(now - timedelta(days=settings.data_collection.history_days))
+
+    async def fetch(market_id: str, outcome: str, token: str) -> tuple[list[dict[str, Any]], list[Reject]]:
+        start = last_ts[token] + 1 if token in last_ts else first_ts
+        points, rejects = await clients.clob.price_history(token, start, end_ts)
+        rows = [
+            {
+                "token_id": token,
+                "ts": datetime.fromtimestamp(p.t, UTC).replace(tzinfo=None),
+                "market_id": market_id,
+                "outcome": outcome,
+                "price": p.p,
+            }
+            for p in points
+        ]
+        return rows, rejects
+
+    results = await gather_bounded(
+        [lambda m=m, o=o, t=t: fetch(m, o, t) for m, o, t in tokens], settings.data_collection.max_concurrency
+    )
+    rows = [r for rs, _ in results for r in rs]
+    rejects = [r for _, rj in results for r in rj]
+    written = warehouse.upsert(price_points, rows, update=False)
+    preview = pd.DataFrame(rows[-2000:])
+    if not preview.empty:
+        preview = (
+            preview[preview["outcome"] == "Yes"]
+            .sort_values("ts")
+            .groupby("market_id")
+            .tail(1)
+            .merge(markets[["market_id", "question"]], on="market_id")[
+                ["market_id", "question", "ts", "price"]
+            ]
+        )
+    return CollectResult(
+        "market_prices",
+        written.rows_written,
+        written.new_rows,
+        rejects,
+        preview=preview,
+        details={"tokens": len(tokens), "incremental_tokens": len(last_ts)},
+    )
+
+
+def bucket_trades(trades: list[Any], minutes: int, since: datetime, until: datetime) -> pd.DataFrame:
+    """Aggregate trades into ``minutes``-wide buckets from ``since`` to ``until``; empty buckets are 0."""
+    width = minutes * 60
+    start, stop = _unix(since), _unix(until)
+    index = pd.Index(range(start - start % width, stop - stop % width + 1, width), name="bucket")
+    if trades:
+        frame = pd.DataFrame(
+            {
+                "bucket": [t.timestamp - t.timestamp % width for t in trades],
+                "usd": [t.size * t.price for t in trades],
+                "buy": [t.side == "BUY" for t in trades],
+            }
+        )
+        frame = frame[frame["bucket"] >= index[0]]
+        frame["buy_usd"] = frame["usd"].where(frame["buy"], 0.0)
+        agg = frame.groupby("bucket").agg(
+            volume_usd=("usd", "sum"), buy_volume_usd=("buy_usd", "sum"), trade_count=("usd", "size")
+        )
+    else:
+        agg = pd.DataFrame(columns=["volume_usd", "buy_volume_usd", "trade_count"])
+    agg = agg.reindex(index, fill_value=0).reset_index()
+    agg["bucket_ts"] = pd.to_datetime(agg["bucket"], unit="s")
+    agg["trade_count"] = agg["trade_count"].astype(int)
+    return agg.drop(columns="bucket")
+
+
+async def collect_trade_volumes(
+    clients: IngestClients, settings: Settings, warehouse: Warehouse, now: datetime
+) -> CollectResult:
+    markets = _require_markets(warehouse)
+    minutes = settings.data_collection.frequency_minutes
+    last = warehouse.read_frame(
+        sa.select(
+            trade_volumes.c.market_id, sa.func.max(trade_volumes.c.bucket_ts).label("last_bucket")
+        ).group_by(trade_volumes.c.market_id),
+        parse_dates=["last_bucket"],
+    )
+    last_bucket = {r.market_id: r.last_bucket.to_pydatetime() for r in last.itertuples()}
+    default_since = floor_to_bucket(
+        now - timedelta(days=settings.data_collection.trade_history_days), minutes
+    )
+
+    async def fetch(market_id: str, condition_id: str) -> tuple[pd.DataFrame, list[Reject]]:
+        # Re-read the newest stored bucket: it was still filling when last collected.
+        since = last_bucket.get(market_id, default_since)
+        trades, rejects = await clients.data.trades_since(condition_id, _unix(since))
+        frame = bucket_trades(trades, minutes, since, now)
+        frame["market_id"] = market_id
+        return frame, rejects
+
+    results = await gather_bounded(
+        [lambda m=r.market_id, c=r.condition_id: fetch(m, c) for r in markets.itertuples()],
+        settings.data_collection.max_concurrency,
+    )
+    frame = pd.concat([f for f, _ in results], ignore_index=True)
+    rejects = [r for _, rj in results for r in rj]
+    written = warehouse.upsert(trade_volumes, frame)
+    recent = frame[frame["bucket_ts"] >= pd.Timestamp(now - timedelta(hours=24))]
+    preview = (
+        recent.groupby("market_id", as_index=False)
+        .agg(volume_24h_usd=("volume_usd", "sum"), trades_24h=("trade_count", "sum"))
+        .merge(markets[["market_id", "question"]], on="market_id")
+        .sort_values("volume_24h_usd", ascending=False)[
+            ["market_id", "question", "volume_24h_usd", "trades_24h"]
+        ]
+    )
+    return CollectResult("trade_volumes", written.rows_written, written.new_rows, rejects, preview=preview)
+
+
+def _max_id(ids: list[str]) -> str | None:
+    return max(ids, key=lambda i: (len(i), i)) if ids else None
+
+
+async def collect_tweets(
+    clients: IngestClients, settings: Settings, warehouse: Warehouse, now: datetime
+) -> CollectResult:
+    result = CollectResult("tweets")
+    if not clients.x.configured:
+        result.degraded, result.degraded_reason = (
+            True,
+            "X bearer token is not set (KAIZEN_TWITTER__BEARER_TOKEN)",
+        )
+        return result
+    tw = settings.twitter
+    queries: list[tuple[str, str]] = [(GENERAL_QUERY_MARKET, keyword_query(tw.keywords))]
+    if tw.per_market_queries:
+        markets = current_markets(warehouse)
+        queries += [(r.market_id, market_search_query(r.question)) for r in markets.itertuples()]
+    known = warehouse.read_frame(
+        sa.select(tweet_mentions.c.query, tweet_mentions.c.tweet_id).where(
+            tweet_mentions.c.query.in_([q for _, q in queries])
+        )
+    )
+    since_ids = (
+        {q: _max_id(list(g["tweet_id"])) for q, g in known.groupby("query")} if not known.empty else {}
+    )
+    start_time = x_start_time(tw.window_days, now.replace(tzinfo=UTC))
+
+    async def search(market_id: str, query: str) -> tuple[str, str, Any]:
+        try:
+            return (
+                market_id,
+                query,
+                await clients.x.search_recent(query, start_time=start_time, since_id=since_ids.get(query)),
+            )
+        except ApiError as exc:
+            return market_id, query, exc
+
+    outcomes = await gather_bounded(
+        [lambda m=m, q=q: search(m, q) for m, q in queries], settings.data_collection.max_concurrency
+    )
+    failures = [(q, o) for _, q, o in outcomes if isinstance(o, ApiError)]
+    tweet_rows: dict[str, dict[str, Any]] = {}
+    user_rows: dict[str, dict[str, Any]] = {}
+    mention_rows: list[dict[str, Any]] = []
+    duplicates = 0
+    for market_id, query, outcome in outcomes:
+        if isinstance(outcome, ApiError):
+            continue
+        result.rejects.extend(outcome.rejects)
+        for t in outcome.tweets:
+            duplicates += t.id in tweet_rows
+            tweet_rows[t.id] = t.row(now)
+            mention_rows.append({"tweet_id": t.id, "market_id": market_id, "query": query})
+        for u in outcome.users:
+            user_rows[u.id] = u.row(now)
+    if failures:
+        result.degraded = True
+        first_query, first_error = failures[0]
+        result.degraded_reason = f"{len(failures)} of {len(queries)} X queries failed; first: {first_error}"
+    written = warehouse.upsert(tweets, list(tweet_rows.values()))
+    warehouse.upsert(tweet_authors, list(user_rows.values()))
+    warehouse.upsert(tweet_mentions, mention_rows, update=False)
+    result.rows_written, result.new_rows = written.rows_written, written.new_rows
+    result.details = {
+        "queries": len(queries),
+        "failed_queries": len(failures),
+        "authors": len(user_rows),
+        "cross_query_duplicates": duplicates,
+    }
+    if tweet_rows:
+        frame = pd.DataFrame(tweet_rows.values()).sort_values("created_at", ascending=False)
+        result.preview = frame[["tweet_id", "created_at", "like_count", "retweet_count", "text"]].head(20)
+    return result
+
+
+Collector = Callable[[IngestClients, Settings, Warehouse, datetime], Awaitable[CollectResult]]
+
+
+def run_collection(
+    collector: Collector,
+    settings: Settings,
+    warehouse: Warehouse,
+    run_id: str,
+    *,
+    asset: str,
+    http_transport: httpx.AsyncBaseTransport | None = None,
+    now: datetime | None = None,
+) -> CollectResult:
+    """Run one collector in its own HTTP session; record rejects and the ingestion run, even on failure."""
+    started = utcnow()
+    now = now or pipeline_now(settings)
+    clients = build_clients(settings, http_transport)
+
+    async def go() -> CollectResult:
+        async with clients:
+            return await collector(clients, settings, warehouse, now)
+
+    try:
+        result = asyncio.run(go())
+    except Exception as exc:
+        failed = CollectResult(asset, stats=clients.stats, degraded=False, degraded_reason=str(exc)[:500])
+        _record_run(warehouse, run_id, settings.source, started, failed, status="failed")
+        raise
+    result.stats = clients.stats
+    if result.rejects:
+        rows = [r.row(run_id, started) for r in result.rejects]
+        result.new_rejects = warehouse.upsert(rejected_records, rows, update=False).new_rows
+    _record_run(
+        warehouse,
+        run_id,
+        settings.source,
+        started,
+        result,
+        status="degraded" if result.degraded else "success",
+    )
+    return result
+
+
+def _record_run(
+    warehouse: Warehouse, run_id: str, source: str, started: datetime, result: CollectResult, *, status: str
+) -> None:
+    warehouse.upsert(
+        ingestion_runs,
+        [
+            {
+                "run_id": run_id,
+                "asset": result.asset,
+                "source": source,
+                "started_at": started,
+                "finished_at": utcnow(),
+                "status": status,
+                **result.stats.as_dict(),
+                "rows_written": result.rows_written,
+                "new_rows": result.new_rows,
+                "rejects": len(result.rejects),
+                "degraded": result.degraded,
+                "degraded_reason": result.degraded_reason,
+            }
+        ],
+    )
+
+
+def staleness_minutes(newest: datetime | None, now: datetime) -> float:
+    """Minutes since ``newest`` (infinite when there is no data)."""
+    return math.inf if newest is None else (now - newest).total_seconds() / 60

@@ -1,0 +1,34 @@
+"""The ingest job and its schedule (every data_collection.frequency_minutes, on by default)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from kaizen_pipeline.settings import Settings
+
+ingest_job = dg.define_asset_job(
+    "ingest_job",
+    selection=dg.AssetSelection.groups("ingest"),
+    description="Collect Polymarket markets, prices, trade volume and X posts, then run the data-quality checks.",
+)
+
+
+def frequency_cron(minutes: int) -> str:
+    """Cron expression firing every ``minutes`` minutes, aligned to the hour or the day."""
+    if minutes < 60 and 60 % minutes == 0:
+        return f"*/{minutes} * * * *"
+    if minutes % 60 == 0 and 24 % (minutes // 60) == 0:
+        return f"0 */{minutes // 60} * * *" if minutes < 1440 else "0 0 * * *"
+    raise ValueError(
+        f"data_collection.frequency_minutes={minutes} has no cron form: use a divisor of 60, or whole hours dividing 24"
+    )
+
+
+def build_ingest_schedule(settings: Settings) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name="ingest_schedule",
+        job=ingest_job,
+        cron_schedule=frequency_cron(settings.data_collection.frequency_minutes),
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Runs ingestion every data_collection.frequency_minutes (default 15).",
+    )

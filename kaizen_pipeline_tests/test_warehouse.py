@@ -1,0 +1,65 @@
+"""Warehouse: idempotent upserts on natural keys, on SQLite and (when configured) PostgreSQL."""
+
+from datetime import datetime
+
+import pandas as pd
+
+from kaizen_pipeline.warehouse import Warehouse
+from kaizen_pipeline.warehouse.schema import price_points
+
+
+def _points(prices: list[float]) -> list[dict]:
+    return [
+        {
+            "token_id": "tok",
+            "ts": datetime(2026, 11, 1, 0, 15 * i % 60, 0),
+            "market_id": "m1",
+            "outcome": "Yes",
+            "price": p,
+        }
+        for i, p in enumerate(prices)
+    ]
+
+
+def test_upsert_twice_adds_nothing_and_updates_values(any_warehouse: Warehouse) -> None:
+    first = any_warehouse.upsert(price_points, _points([0.1, 0.2, 0.3, 0.4]))
+    assert (first.rows_written, first.new_rows) == (4, 4)
+    again = any_warehouse.upsert(price_points, _points([0.1, 0.2, 0.3, 0.4]))
+    assert again.new_rows == 0
+    changed = any_warehouse.upsert(price_points, _points([0.9]))
+    assert changed.new_rows == 0
+    frame = any_warehouse.read_frame("SELECT ts, price FROM price_points ORDER BY ts", parse_dates=["ts"])
+    assert len(frame) == 4 and frame["price"].iloc[0] == 0.9
+    kept = any_warehouse.upsert(price_points, _points([0.5]), update=False)
+    assert kept.new_rows == 0
+    assert any_warehouse.scalar("SELECT price FROM price_points ORDER BY ts LIMIT 1") == 0.9
+
+
+def test_duplicate_keys_within_one_batch_collapse_to_the_last(any_warehouse: Warehouse) -> None:
+    rows = _points([0.1]) + _points([0.7])
+    result = any_warehouse.upsert(price_points, pd.DataFrame(rows))
+    assert (result.rows_written, result.new_rows) == (1, 1)
+    assert any_warehouse.count(price_points) == 1
+    assert any_warehouse.scalar("SELECT price FROM price_points") == 0.7
+
+
+def test_replace_swaps_a_window_atomically(any_warehouse: Warehouse) -> None:
+    any_warehouse.upsert(price_points, _points([0.1, 0.2]))
+    result = any_warehouse.replace(price_points, _points([0.3]), where=price_points.c.market_id == "m1")
+    assert result.rows_written == 1
+    assert any_warehouse.count(price_points) == 1
+
+
+def test_sqlite_warehouse_uses_wal_and_creates_its_directory(tmp_path) -> None:
+    wh = Warehouse(f"sqlite:///{tmp_path}/nested/dir/w.sqlite")
+    assert wh.scalar("PRAGMA journal_mode") == "wal"
+    assert (tmp_path / "nested" / "dir" / "w.sqlite").exists()
+    assert set(wh.table_row_counts()) >= {
+        "market_snapshots",
+        "price_points",
+        "tweets",
+        "tweet_authors",
+        "rejected_records",
+        "ingestion_runs",
+    }
+    wh.dispose()
