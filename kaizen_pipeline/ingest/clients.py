@@ -14,11 +14,12 @@ import httpx
 
 from kaizen_pipeline.ingest.parsers import (
     GammaMarket,
-    PricePoint,
+    PriceHistory,
     Reject,
     Trade,
     TweetRecord,
     UserRecord,
+    parse_price_history,
     parse_record,
 )
 from kaizen_pipeline.ingest.transport import (
@@ -97,7 +98,7 @@ class ClobClient:
 
     async def price_history(
         self, token_id: str, start_ts: int, end_ts: int
-    ) -> tuple[list[PricePoint], list[Reject]]:
+    ) -> tuple[PriceHistory, list[Reject]]:
         params = {"market": token_id, "startTs": start_ts, "endTs": end_ts, "fidelity": self.fidelity_minutes}
         data, _ = await self.transport.get_json(
             CLOB_PRICES_HISTORY, f"{self.base_url}/prices-history", params
@@ -106,16 +107,8 @@ class ClobClient:
             raise ApiError(
                 CLOB_PRICES_HISTORY, f"token {token_id}: expected an object with a 'history' array"
             )
-        points: list[PricePoint] = []
-        rejects: list[Reject] = []
-        for raw in data["history"]:
-            parsed = parse_record(PricePoint, raw, CLOB_PRICES_HISTORY, "t")
-            if isinstance(parsed, Reject):
-                rejects.append(
-                    Reject(parsed.source, f"{token_id}@{parsed.record_key}", parsed.reason, parsed.payload)
-                )
-            elif start_ts <= parsed.t <= end_ts:
-                points.append(parsed)
+        points, rejects = parse_price_history(data["history"], CLOB_PRICES_HISTORY, token_id)
+        points = points.between(start_ts, end_ts)
         return points, rejects
 
 

@@ -127,38 +127,30 @@ async def collect_prices(
     end_ts = _unix(now)
     first_ts = _unix(now - timedelta(days=settings.data_collection.history_days))
 
-    async def fetch(market_id: str, outcome: str, token: str) -> tuple[list[dict[str, Any]], list[Reject]]:
+    async def fetch(market_id: str, outcome: str, token: str) -> tuple[pd.DataFrame, list[Reject]]:
         start = last_ts[token] + 1 if token in last_ts else first_ts
-        points, rejects = await clients.clob.price_history(token, start, end_ts)
-        rows = [
+        history, rejects = await clients.clob.price_history(token, start, end_ts)
+        frame = pd.DataFrame(
             {
                 "token_id": token,
-                "ts": datetime.fromtimestamp(p.t, UTC).replace(tzinfo=None),
+                "ts": pd.to_datetime(history.t, unit="s"),
                 "market_id": market_id,
                 "outcome": outcome,
-                "price": p.p,
+                "price": history.p,
             }
-            for p in points
-        ]
-        return rows, rejects
+        )
+        return frame, rejects
 
     results = await gather_bounded(
         [lambda m=m, o=o, t=t: fetch(m, o, t) for m, o, t in tokens], settings.data_collection.max_concurrency
     )
-    rows = [r for rs, _ in results for r in rs]
+    rows = pd.concat([f for f, _ in results], ignore_index=True)
     rejects = [r for _, rj in results for r in rj]
     written = warehouse.upsert(price_points, rows, update=False)
-    preview = pd.DataFrame(rows[-2000:])
-    if not preview.empty:
-        preview = (
-            preview[preview["outcome"] == "Yes"]
-            .sort_values("ts")
-            .groupby("market_id")
-            .tail(1)
-            .merge(markets[["market_id", "question"]], on="market_id")[
-                ["market_id", "question", "ts", "price"]
-            ]
-        )
+    preview = rows[rows["outcome"] == "Yes"].sort_values("ts").groupby("market_id").tail(1)
+    preview = preview.merge(markets[["market_id", "question"]], on="market_id")[
+        ["market_id", "question", "ts", "price"]
+    ]
     return CollectResult(
         "market_prices",
         written.rows_written,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kaizen_pipeline.warehouse import to_naive_utc
@@ -184,6 +185,48 @@ class PricePoint(_Wire):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v):
             raise ValueError(f"expected unix seconds as an integer, got {v!r}")
         return int(v)
+
+
+@dataclass(frozen=True)
+class PriceHistory:
+    """Validated CLOB points of one token: unix seconds and prices in [0, 1], as arrays."""
+
+    t: np.ndarray
+    p: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def between(self, start: int, end: int) -> PriceHistory:
+        keep = (self.t >= start) & (self.t <= end)
+        return PriceHistory(self.t[keep], self.p[keep])
+
+
+def parse_price_history(history: list[Any], source: str, token_id: str) -> tuple[PriceHistory, list[Reject]]:
+    """Validate a CLOB history array in bulk (a month is ~3000 points); bad points become Rejects."""
+    try:
+        t = np.array([raw["t"] for raw in history], dtype=np.float64)
+        p = np.array([raw["p"] for raw in history], dtype=np.float64)
+    except (TypeError, KeyError, ValueError):
+        t = p = None
+    if t is not None and p is not None:
+        good = (t > 0) & (t == np.floor(t)) & (p >= 0) & (p <= 1)
+        if good.all():
+            return PriceHistory(t.astype(np.int64), p), []
+    # Slow path: per-point validation, so each bad point is quarantined with its reason.
+    ts: list[int] = []
+    ps: list[float] = []
+    rejects: list[Reject] = []
+    for raw in history:
+        parsed = parse_record(PricePoint, raw, source, "t")
+        if isinstance(parsed, Reject):
+            rejects.append(
+                Reject(parsed.source, f"{token_id}@{parsed.record_key}", parsed.reason, parsed.payload)
+            )
+        else:
+            ts.append(parsed.t)
+            ps.append(parsed.p)
+    return PriceHistory(np.array(ts, dtype=np.int64), np.array(ps, dtype=np.float64)), rejects
 
 
 class Trade(_Wire):

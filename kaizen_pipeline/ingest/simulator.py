@@ -47,10 +47,10 @@ X_WINDOW_SECONDS = 7 * 86400
 # --- planted effects: the ground truth the research layer must recover -------------------
 LEAD_MARKET_SHARE = 0.4  # share of markets whose price follows hype
 LEAD_LAGS = (2, 4, 6, 8)  # buckets by which hype leads price (30 min to 2 h)
-HYPE_BURST_PROB = 0.004  # chance per bucket that a hype burst starts
-HYPE_BURST_MEAN = 10.0  # mean burst size (exponential)
-HYPE_DECAY = 0.8  # per-bucket decay of hype intensity
-HYPE_PRICE_BETA = 0.02  # logit drift per unit of lagged hype intensity
+HYPE_BURST_PROB = 0.008  # chance per bucket that a hype burst starts (research: was 0.004)
+HYPE_BURST_MEAN = 20.0  # mean burst size (exponential) (research: was 10.0)
+HYPE_DECAY = 0.5  # per-bucket decay of hype intensity (research: was 0.8)
+HYPE_PRICE_BETA = 0.006  # logit drift per unit of lagged hype intensity (research: was 0.02)
 TWEET_BASE_RATE = 0.4  # human posts per bucket at zero hype
 BOT_BURST_PROB = 0.003  # chance per bucket of a bot spam burst (unrelated to price)
 BOT_BURST_SIZE = 12  # posts in a bot burst
@@ -191,6 +191,7 @@ class DemoWorld:
         self._tweets: dict[tuple[int, int], list[dict[str, Any]]] = {}
         self._trades: dict[tuple[int, int], list[dict[str, Any]]] = {}
         self._search_cache: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self._history_cache: dict[tuple[Any, ...], bytes] = {}
         self._x_calls: list[float] = []
 
     @classmethod
@@ -599,6 +600,11 @@ class DemoWorld:
         step = max(1, fidelity * 60 // BUCKET_SECONDS)
         first_k = max(0, math.ceil((start_ts - self.epoch_ts) / BUCKET_SECONDS))
         last_k = min(now_k, (end_ts - self.epoch_ts) // BUCKET_SECONDS)
+        key = (token, first_k, last_k, step)
+        with self._lock:
+            cached = self._history_cache.get(key)
+        if cached is not None:
+            return httpx.Response(200, content=cached, headers={"content-type": "application/json"})
         history = []
         if last_k >= first_k:
             s = self.series(m, last_k)
@@ -611,7 +617,12 @@ class DemoWorld:
             bad_k = WEEK_BUCKETS // 2  # one defective point in old history exercises the rejects table
             if m.index == 1 and outcome == "Yes" and first_k <= bad_k <= last_k and bad_k % step == 0:
                 history[int((bad_k - ks[0]) // step)]["p"] = None
-        return httpx.Response(200, json={"history": history})
+        body = json.dumps({"history": history}).encode()
+        with self._lock:
+            if len(self._history_cache) >= 4096:
+                self._history_cache.clear()
+            self._history_cache[key] = body
+        return httpx.Response(200, content=body, headers={"content-type": "application/json"})
 
     def _data_trades(self, params: dict[str, str]) -> httpx.Response:
         m = self._by_condition.get(params.get("market", ""))

@@ -19,7 +19,7 @@ import json
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -81,6 +81,7 @@ class SimulatorServer:
         self.timeout_fault_s = timeout_fault_s
         self.stats = ServerStats()
         self._lock = threading.Lock()
+        self._cache: dict[tuple[str, int], tuple[int, bytes, dict[str, str]]] = {}
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -113,6 +114,28 @@ class SimulatorServer:
                     return False
             return True
 
+    def _answer(self, raw_path: str, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+        # Price histories are immutable within a bucket: answer repeats from a cache so the
+        # server's own CPU does not limit the clients under test.
+        key = (raw_path, self.world.now_bucket()) if "/prices-history" in raw_path else None
+        if key is not None:
+            with self._lock:
+                hit = self._cache.get(key)
+            if hit is not None:
+                return hit
+        response = self.world.handle(httpx.Request("GET", f"http://simulator{raw_path}", headers=headers))
+        answer = (
+            response.status_code,
+            response.content,
+            {k: v for k, v in response.headers.items() if k.lower().startswith("x-rate-limit")},
+        )
+        if key is not None and response.status_code == 200:
+            with self._lock:
+                if len(self._cache) > 5000:
+                    self._cache.clear()
+                self._cache[key] = answer
+        return answer
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -139,6 +162,9 @@ class SimulatorServer:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 path = self.path.split("?", 1)[0]
+                if path == "/_stats":
+                    self._send(200, json.dumps(asdict(server.stats)).encode())
+                    return
                 if server.latency_s:
                     time.sleep(server.latency_s)
                 if not server._admit(path):
@@ -165,17 +191,14 @@ class SimulatorServer:
                     return
                 if fault == "timeout":
                     time.sleep(server.timeout_fault_s)
-                request = httpx.Request("GET", f"http://simulator{self.path}", headers=dict(self.headers))
-                response = server.world.handle(request)
-                body = response.content
-                headers = {k: v for k, v in response.headers.items() if k.lower().startswith("x-rate-limit")}
+                status, body, headers = server._answer(self.path, dict(self.headers))
                 if fault == "truncated":
                     body = body[: max(1, len(body) // 2)]
                 with server._lock:
                     server.stats.served += 1
                 # After a timeout fault the client has already gone away.
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self._send(response.status_code, body, headers)
+                    self._send(status, body, headers)
 
         return Handler
 
@@ -208,18 +231,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--prices-history-limit", type=int, default=1000, help="requests per 10 s (0: unlimited)"
     )
+    parser.add_argument("--warm", action="store_true", help="build every market's series before serving")
     args = parser.parse_args(argv)
     limits = (
         {"/prices-history": EndpointLimit(args.prices_history_limit, 10.0)}
         if args.prices_history_limit
         else {}
     )
-    server = SimulatorServer(
-        DemoWorld(seed=args.seed, n_markets=args.markets),
-        port=args.port,
-        latency_s=args.latency_ms / 1000,
-        limits=limits,
-    )
+    world = DemoWorld(seed=args.seed, n_markets=args.markets)
+    if args.warm:
+        now_k = world.now_bucket()
+        for market in world.markets:
+            world.series(market, now_k)
+    server = SimulatorServer(world, port=args.port, latency_s=args.latency_ms / 1000, limits=limits)
     print(f"demo simulator on {server.url} (Ctrl-C to stop)", flush=True)
     try:
         server._httpd.serve_forever()

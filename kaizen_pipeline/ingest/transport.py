@@ -4,18 +4,20 @@ Retries: connect errors, timeouts, dropped connections, 5xx, 429 and undecodable
 are retried with exponential backoff ``base * 2**attempt`` (1, 2, 4, 8, 16 s by default) plus up to
 10% jitter, then the call fails with :class:`ApiError`. A 429 waits at least as long as the server
 asks (``Retry-After`` seconds or HTTP date, or X's ``x-rate-limit-reset`` unix time).
-Rate limits: a sliding-window limiter per endpoint admits at most ``max_calls`` request starts in any
-``period`` (plus a small safety margin for network jitter), so the documented limits are never exceeded.
+Rate limits: a sliding-window limiter per endpoint keeps each request in the window from when it is
+sent until ``period`` after its answer, so the server never counts more than the documented limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -60,32 +62,39 @@ class CallStats:
 
 
 class SlidingWindowRateLimiter:
-    """At most ``max_calls`` acquisitions in any window of ``period`` seconds (plus ``margin``)."""
+    """At most ``max_calls`` requests in any ``period`` seconds, as the server counts them.
+
+    A request occupies its slot from the moment it is sent until ``period`` after its answer came
+    back. The server saw it before we saw the answer, so however late requests reach the server,
+    it never counts more than ``max_calls`` in a window.
+    """
 
     def __init__(
         self,
         max_calls: int,
         period: float,
         *,
-        margin: float | None = None,
+        margin: float = 0.01,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_calls < 1 or period <= 0:
             raise ValueError("rate limit needs max_calls >= 1 and period > 0")
         self.max_calls = max_calls
         self.period = period
-        # Requests leave in order but arrive with jitter; the margin keeps the server's view in bounds.
-        self.margin = margin if margin is not None else min(0.5, 0.05 * period + 0.05)
+        self.margin = margin
         self._clock = clock
-        self._starts: deque[float] = deque()
+        self._in_flight = 0
+        self._released: deque[float] = deque()  # answer times of finished requests, ascending
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
+        self._freed = asyncio.Event()
 
     def pause_until_monotonic(self, until: float) -> None:
         """Admit nothing before ``until`` (the server said the quota is spent)."""
         self._paused_until = max(self._paused_until, until)
 
     async def acquire(self) -> None:
+        """Wait for a free slot and occupy it; pair with :meth:`release` when the answer arrives."""
         async with self._lock:
             while True:
                 now = self._clock()
@@ -93,12 +102,30 @@ class SlidingWindowRateLimiter:
                     await asyncio.sleep(self._paused_until - now)
                     continue
                 horizon = now - self.period - self.margin
-                while self._starts and self._starts[0] <= horizon:
-                    self._starts.popleft()
-                if len(self._starts) < self.max_calls:
-                    self._starts.append(now)
+                while self._released and self._released[0] <= horizon:
+                    self._released.popleft()
+                if self._in_flight + len(self._released) < self.max_calls:
+                    self._in_flight += 1
                     return
-                await asyncio.sleep(self._starts[0] - horizon)
+                self._freed.clear()
+                if self._released:
+                    await asyncio.sleep(self._released[0] - horizon)
+                else:  # every slot is still in flight: wait for an answer
+                    await self._freed.wait()
+
+    def release(self) -> None:
+        """The request's answer (or failure) arrived: its slot frees ``period`` from now."""
+        self._in_flight -= 1
+        self._released.append(self._clock())
+        self._freed.set()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        await self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
 
 
 @dataclass(frozen=True)
@@ -169,12 +196,11 @@ class Transport:
         for attempt in range(attempts):
             if attempt:
                 self.stats.retries += 1
-            if limiter is not None:
-                await limiter.acquire()
             self.stats.count_call(endpoint)
             wait: float | None = None
             try:
-                response = await self.client.get(url, params=params, headers=headers)
+                async with limiter.slot() if limiter is not None else contextlib.nullcontext():
+                    response = await self.client.get(url, params=params, headers=headers)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 last_problem, last_status = f"{type(exc).__name__} talking to the server", None
             else:

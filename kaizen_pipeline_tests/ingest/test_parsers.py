@@ -9,11 +9,11 @@ import pytest
 from kaizen_pipeline.ingest.collect import bucket_trades
 from kaizen_pipeline.ingest.parsers import (
     GammaMarket,
-    PricePoint,
     Reject,
     Trade,
     TweetRecord,
     UserRecord,
+    parse_price_history,
     parse_record,
 )
 
@@ -46,15 +46,26 @@ def test_gamma_markets_decode_string_encoded_arrays_and_decimals() -> None:
     assert "volume: could not convert string to float" in broken.reason
 
 
-def test_price_points_reject_out_of_range_and_fractional_times() -> None:
+def test_price_history_rejects_out_of_range_and_fractional_times() -> None:
     history = load("clob_prices_history.json")["history"]
-    parsed = [parse_record(PricePoint, raw, "clob", "t") for raw in history]
-    good = [p for p in parsed if isinstance(p, PricePoint)]
-    bad = [p for p in parsed if isinstance(p, Reject)]
-    assert [p.p for p in good] == [0.615, 0.62, 0.63, 0.61]  # "0.63" as a string still parses
-    assert len(bad) == 2
+    points, bad = parse_price_history(history, "clob", "tok")
+    assert list(points.p) == [0.615, 0.62, 0.63, 0.61]  # "0.63" as a string still parses
+    assert list(points.t) == [1795000500, 1795001400, 1795002300, 1795005000]
+    assert len(bad) == 2 and all(r.record_key.startswith("tok@") for r in bad)
     assert any("p: Input should be less than or equal to 1" in r.reason for r in bad)
     assert any(r.reason.startswith("t: expected unix seconds as an integer") for r in bad)
+
+
+def test_clean_price_history_takes_the_bulk_path() -> None:
+    history = [{"t": 1795000500 + 900 * i, "p": 0.5} for i in range(5)]
+    points, bad = parse_price_history(history, "clob", "tok")
+    assert (
+        bad == []
+        and len(points) == 5
+        and points.between(1795000500, 1795000500 + 900).t.tolist() == [1795000500, 1795001400]
+    )
+    _, null_price = parse_price_history([*history, {"t": 1795010000, "p": None}], "clob", "tok")
+    assert [r.reason for r in null_price] == ["p: Input should be a valid number"]
 
 
 def test_trades_validate_side_and_aggregate_into_buckets() -> None:

@@ -47,9 +47,11 @@ def test_every_record_arrives_exactly_once_through_injected_faults(
     server.add_faults("/prices-history", faults)
     faulty, stats = _fetch_all_histories(server.url, tokens)
     assert server.stats.faults_injected == len(faults)
-    assert [[(p.t, p.p) for p in pts] for pts, _ in faulty] == [[(p.t, p.p) for p in pts] for pts, _ in clean]
-    for pts, _ in faulty:
-        assert len({p.t for p in pts}) == len(pts) == 2 * 96  # two days at 15 minutes, no duplicates
+    assert [list(zip(h.t, h.p, strict=True)) for h, _ in faulty] == [
+        list(zip(h.t, h.p, strict=True)) for h, _ in clean
+    ]
+    for history, _ in faulty:
+        assert len(set(history.t)) == len(history) == 2 * 96  # two days at 15 minutes, no duplicates
     assert stats.retries == len(faults)
     assert stats.rate_limited == 3
     assert stats.api_calls == len(tokens) + len(faults)
