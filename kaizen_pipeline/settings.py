@@ -273,6 +273,8 @@ def _default_kaizen_metrics() -> list[KaizenMetricSettings]:
 def _default_kaizen_catalogue() -> list[KaizenImprovementCandidate]:
     c = KaizenImprovementCandidate
     return [
+        c(key="longer_timeout", title="Raise the request timeout from 20 to 40 s", target_metric="run_success_rate",
+          predicted_effect=0.03, cost_hours=1, parameter="transport.timeout_seconds", proposed_value="40"),
         c(key="raise_retry_budget", title="Raise the retry budget from 5 to 7", target_metric="api_error_rate",
           predicted_effect=-0.01, cost_hours=1, parameter="transport.max_retries", proposed_value="7"),
         c(key="slower_backoff", title="Double the backoff base to ease rate limits", target_metric="api_retry_rate",
@@ -284,6 +286,8 @@ def _default_kaizen_catalogue() -> list[KaizenImprovementCandidate]:
           predicted_effect=-30, cost_hours=1, parameter="data_collection.max_markets", proposed_value="40"),
         c(key="lower_rvr_threshold", title="Lower the RVR threshold from 2.0 to 1.8", target_metric="signals_per_day",
           predicted_effect=2, cost_hours=2, parameter="signals.rvr_threshold", proposed_value="1.8"),
+        c(key="raise_rvr_threshold", title="Raise the RVR threshold from 2.0 to 2.5", target_metric="backtest_sharpe",
+          predicted_effect=0.3, cost_hours=2, parameter="signals.rvr_threshold", proposed_value="2.5"),
         c(key="raise_hype_threshold", title="Raise the hype threshold from 70 to 75", target_metric="signal_hit_rate",
           predicted_effect=0.03, cost_hours=2, parameter="signals.hype_threshold", proposed_value="75"),
         c(key="raise_roc_threshold", title="Raise the ROC threshold from 0.10 to 0.12", target_metric="signal_hit_rate",
@@ -585,6 +589,9 @@ class ResearchSettings(_Section):
         3, ge=2, description="An author's N-th post of the same text gets the duplicate flag."
     )
     bot_min_flags: int = Field(2, ge=1, le=4, description="A post is bot-like with at least this many flags.")
+    exclude_ambiguous_posts: bool = Field(
+        True, description="Leave out posts matched by several markets' queries without a market link."
+    )
     # hype-price correlation
     corr_max_lag: int = Field(
         8, ge=1, le=96, description="Lags -L..L of the cross-correlation; Granger max lag L."
@@ -594,13 +601,13 @@ class ResearchSettings(_Section):
     )
     corr_bh_alpha: float = Field(0.05, gt=0, lt=1, description="Benjamini-Hochberg false discovery rate.")
     corr_prewhiten_order: int = Field(
-        1, ge=0, le=8, description="AR order of the pre-whitening filter (0: off)."
+        0, ge=0, le=8, description="AR order of the pre-whitening filter (0: off)."
     )
     corr_winsor_mad: float = Field(
         5.0, ge=0, le=100, description="Clip returns at median +- k x MAD (0: off)."
     )
-    corr_hype_column: Literal["raw_hype", "hype_index"] = Field(
-        "raw_hype", description="Hype measure correlated with returns."
+    corr_hype_column: Literal["post_count", "raw_hype", "hype_index"] = Field(
+        "post_count", description="hype_scores column correlated with returns (bot-filtered post count)."
     )
     # signals, risk and sizing
     signal_hold_buckets: int = Field(

@@ -154,6 +154,129 @@ sa.Index("ix_ingestion_runs_started", ingestion_runs.c.started_at)
 
 # --- research -------------------------------------------------------------------------
 
+hype_scores = sa.Table(
+    "hype_scores",
+    metadata,
+    sa.Column("market_id", sa.String(64), primary_key=True),
+    sa.Column("bucket_ts", sa.DateTime, primary_key=True, comment="bucket start (UTC)"),
+    sa.Column("post_count", sa.Integer, nullable=False, comment="posts not flagged bot-like"),
+    sa.Column("unique_authors", sa.Integer, nullable=False, comment="distinct authors of those posts"),
+    sa.Column("weighted_engagement", sa.Float, nullable=False, comment="weighted sum of the 4 counts"),
+    sa.Column("sentiment", sa.Float, comment="mean VADER compound (-1..1); NULL without posts"),
+    sa.Column("bot_posts", sa.Integer, nullable=False, comment="bot-like posts (not in the score)"),
+    sa.Column("bot_share", sa.Float, comment="bot_posts / all posts; NULL without posts"),
+    sa.Column("raw_hype", sa.Float, nullable=False, comment="weighted log attention the index ranks"),
+    sa.Column("hype_index", sa.Float, comment="0-100 rank of raw_hype in the market's trailing window"),
+    _now_col("computed_at"),
+)
+sa.Index("ix_hype_scores_ts", hype_scores.c.bucket_ts)
+
+market_features = sa.Table(
+    "market_features",
+    metadata,
+    sa.Column("market_id", sa.String(64), primary_key=True),
+    sa.Column("bucket_ts", sa.DateTime, primary_key=True, comment="bucket start (UTC)"),
+    sa.Column("category", sa.String(64)),
+    sa.Column("yes_token_id", sa.String(96)),
+    sa.Column("no_token_id", sa.String(96)),
+    sa.Column("yes_price", sa.Float, comment="YES token's last price in the bucket"),
+    sa.Column("ret", sa.Float, comment="yes_price / previous bucket's - 1"),
+    sa.Column("volume_usd", sa.Float, comment="traded USD; NULL before trade history"),
+    sa.Column("rvr", sa.Float, comment="relative volume ratio: recent mean volume / trailing mean"),
+    sa.Column("roc", sa.Float, comment="rate of change (p_t - p_{t-k}) / p_{t-k}"),
+    sa.Column("volatility", sa.Float, comment="std of 15-minute returns over the trailing window"),
+    sa.Column("spread", sa.Float, comment="best ask - best bid as of the latest market snapshot"),
+    sa.Column("liquidity", sa.Float, comment="USD liquidity as of the latest market snapshot"),
+    sa.Column("hype_index", sa.Float, comment="hype_scores.hype_index; NULL outside the X window"),
+    _now_col("computed_at"),
+)
+sa.Index("ix_market_features_ts", market_features.c.bucket_ts)
+
+hype_price_correlations = sa.Table(
+    "hype_price_correlations",
+    metadata,
+    sa.Column("market_id", sa.String(64), primary_key=True),
+    sa.Column("window_start", sa.DateTime, comment="first bucket of the analysed window"),
+    sa.Column("window_end", sa.DateTime, comment="last bucket of the analysed window"),
+    sa.Column("hype_measure", sa.String(32), nullable=False, comment="hype_scores column correlated"),
+    sa.Column("n_samples", sa.Integer, nullable=False, comment="paired buckets (longest complete run)"),
+    sa.Column("enough_samples", sa.Boolean, nullable=False, comment="n_samples >= research.corr_min_samples"),
+    sa.Column("best_lag", sa.Integer, comment="lag (buckets) of peak |Pearson|; > 0: hype leads returns"),
+    sa.Column("pearson_at_best", sa.Float),
+    sa.Column("spearman_at_best", sa.Float),
+    sa.Column("pearson_lag0", sa.Float),
+    sa.Column("granger_p", sa.Float, comment="F-test p-value: hype lags 1..L Granger-cause returns"),
+    sa.Column("granger_p_adj", sa.Float, comment="Benjamini-Hochberg adjusted across markets"),
+    sa.Column("significant", sa.Boolean, nullable=False, comment="granger_p_adj <= research.corr_bh_alpha"),
+    sa.Column("lead_direction", sa.Integer, nullable=False, comment="+1 hype precedes YES rises, -1 falls"),
+    sa.Column("pearson_by_lag", sa.Text, nullable=False, comment="JSON {lag: Pearson} for lags -L..L"),
+    sa.Column("spearman_by_lag", sa.Text, nullable=False, comment="JSON {lag: Spearman} for lags -L..L"),
+    _now_col("computed_at"),
+)
+
+trading_signals = sa.Table(
+    "trading_signals",
+    metadata,
+    sa.Column("market_id", sa.String(64), primary_key=True),
+    sa.Column("bucket_ts", sa.DateTime, primary_key=True, comment="bucket whose data fired the rule"),
+    sa.Column("fill_ts", sa.DateTime, nullable=False, comment="next bucket: where the signal is filled"),
+    sa.Column("direction", sa.String(3), nullable=False, comment="YES or NO (NO trades 1 - yes_price)"),
+    sa.Column("token_id", sa.String(96), comment="the token to buy"),
+    sa.Column("strength", sa.Float, nullable=False, comment="0..1, mean of the three threshold excesses"),
+    sa.Column("yes_price", sa.Float, nullable=False),
+    sa.Column("signal_price", sa.Float, nullable=False, comment="price of the bought token at bucket_ts"),
+    sa.Column("rvr", sa.Float, nullable=False),
+    sa.Column("roc", sa.Float, nullable=False),
+    sa.Column("hype_index", sa.Float, nullable=False),
+    sa.Column("category", sa.String(64)),
+    _now_col("computed_at"),
+)
+sa.Index("ix_trading_signals_ts", trading_signals.c.bucket_ts)
+
+risk_state = sa.Table(
+    "risk_state",
+    metadata,
+    sa.Column("bucket_ts", sa.DateTime, primary_key=True, comment="state before this bucket's signals"),
+    sa.Column("equity", sa.Float, nullable=False, comment="paper-book equity (start = 1) from realised P&L"),
+    sa.Column("peak_equity", sa.Float, nullable=False),
+    sa.Column("drawdown", sa.Float, nullable=False, comment="1 - equity / peak_equity"),
+    sa.Column("daily_loss", sa.Float, nullable=False, comment="realised loss since the UTC day started"),
+    sa.Column("weekly_loss", sa.Float, nullable=False, comment="since the ISO week started"),
+    sa.Column("monthly_loss", sa.Float, nullable=False, comment="since the month started"),
+    sa.Column("state", sa.String(32), nullable=False, comment="ok, halted_*_loss or circuit_breaker"),
+    sa.Column("reason", sa.Text, comment="why new signals are stopped"),
+    sa.Column("signals_accepted", sa.Integer, nullable=False),
+    sa.Column("signals_blocked", sa.Integer, nullable=False),
+    _now_col("computed_at"),
+)
+
+portfolio_allocation = sa.Table(
+    "portfolio_allocation",
+    metadata,
+    sa.Column("market_id", sa.String(64), primary_key=True),
+    sa.Column("as_of_ts", sa.DateTime, nullable=False, comment="bucket the sizing is for"),
+    sa.Column("signal_ts", sa.DateTime, comment="bucket of the open signal; NULL when closing"),
+    sa.Column("direction", sa.String(3), comment="YES or NO; NULL when closing"),
+    sa.Column("token_id", sa.String(96)),
+    sa.Column("category", sa.String(64)),
+    sa.Column("price", sa.Float, comment="current price of the bought token"),
+    sa.Column("strength", sa.Float),
+    sa.Column("estimated_prob", sa.Float, comment="price + edge_per_strength x strength, clipped"),
+    sa.Column("edge", sa.Float, comment="estimated_prob - price"),
+    sa.Column("kelly_full", sa.Float, comment="(p - q) / (1 - q)"),
+    sa.Column("kelly_fraction", sa.Float, comment="research.kelly_fraction x kelly_full"),
+    sa.Column("corr_shrink", sa.Float, comment="1 / (1 + sum of positive signed correlations)"),
+    sa.Column("target_weight", sa.Float, nullable=False, comment="fraction of equity after shrink and caps"),
+    sa.Column("capped_by", sa.String(64), comment="caps that bound: position, category, total"),
+    sa.Column("current_direction", sa.String(3), comment="held before this rebalance"),
+    sa.Column("current_weight", sa.Float, nullable=False),
+    sa.Column("buy_weight", sa.Float, nullable=False),
+    sa.Column("sell_weight", sa.Float, nullable=False),
+    sa.Column("trade", sa.Text, nullable=False, comment="e.g. 'sell 2.00% YES; buy 3.00% NO'"),
+    sa.Column("target_usd", sa.Float, nullable=False, comment="target_weight x research.bankroll_usd"),
+    _now_col("computed_at"),
+)
+
 # --- backtest -------------------------------------------------------------------------
 # Every backtest table is keyed by as_of (the last bar of the market data backtested), so each
 # materialization recomputes its as_of slice atomically and earlier results stay for trends.
@@ -405,9 +528,10 @@ bottleneck = sa.Table(
     "bottleneck",
     metadata,
     sa.Column("as_of", sa.DateTime, primary_key=True, comment="newest metric day"),
-    sa.Column("kind", sa.String(16), primary_key=True, comment="pipeline (steps) or outcome (metrics)"),
+    sa.Column("kind", sa.String(16), primary_key=True, comment="step (ranked by critical path) or metric (by gap)"),
     sa.Column("rank", sa.Integer, primary_key=True),
     sa.Column("candidate", sa.String(255), nullable=False, comment="step key or metric name"),
+    sa.Column("category", sa.String(16), nullable=False, comment="pipeline or outcome"),
     sa.Column("score", sa.Float, nullable=False, comment="critical_share + failure_share, or weighted_gap"),
     sa.Column("critical_seconds", sa.Float, comment="seconds on runs' critical paths (steps)"),
     sa.Column("critical_share", sa.Float),
@@ -417,7 +541,7 @@ bottleneck = sa.Table(
     sa.Column("target", sa.Float),
     sa.Column("relative_gap", sa.Float, comment="(target - value) x direction / target"),
     sa.Column("importance", sa.Float),
-    sa.Column("is_constraint", sa.Boolean, nullable=False),
+    sa.Column("is_constraint", sa.Boolean, nullable=False, comment="the one current constraint"),
     sa.Column("constraint_metric", sa.String(64), comment="metric the constraint shows up in"),
     sa.Column("explanation", sa.Text, comment="why this is the constraint (constraint row only)"),
     _now_col("computed_at"),
