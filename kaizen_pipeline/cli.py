@@ -9,7 +9,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from kaizen_pipeline.settings import ConfigError
+import yaml
+
+from kaizen_pipeline.settings import ConfigError, config_reference, effective_config, load_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,9 +20,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="kaizen", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
+    config = subparsers.add_parser("config", help="print the effective configuration (secrets masked)")
+    config.add_argument("--reference", action="store_true", help="print every config key as a markdown table")
+    config.set_defaults(func=_config)
     for domain in (kaizen_cli, ops_cli):
         domain.register(subparsers)
     return parser
+
+
+def _config(args: argparse.Namespace) -> int:
+    if args.reference:
+        print("| key | default | description |\n| --- | --- | --- |")
+        for key, default, description in config_reference():
+            print(f"| `{key}` | {default.replace('|', '/')} | {description} |")
+        return 0
+    print(yaml.safe_dump(effective_config(load_settings()), sort_keys=False), end="")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@ Secrets (X bearer token, SMTP password) are accepted from the environment only.
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -635,7 +636,9 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
-    source: Literal["demo", "live"] = "demo"
+    source: Literal["demo", "live"] = Field(
+        "demo", description="demo: the seeded simulator answers every API request; live: the real APIs."
+    )
     data_collection: DataCollectionSettings = Field(default_factory=DataCollectionSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     polymarket: PolymarketSettings = Field(default_factory=PolymarketSettings)
@@ -720,6 +723,39 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, cfg_path)) from None
+
+
+def config_reference(model: type[BaseModel] = Settings, prefix: str = "") -> list[tuple[str, str, str]]:
+    """Every config key as (dotted key, default, description), nested sections flattened."""
+    rows: list[tuple[str, str, str]] = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            rows.extend(config_reference(annotation, key + "."))
+            continue
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):
+            default = default.model_dump(mode="json")
+        shown = (
+            "(env only)"
+            if key in SECRET_KEYS
+            else ""
+            if default is None
+            else json.dumps(default, default=str)
+        )
+        rows.append((key, shown, field.description or ""))
+    return rows
+
+
+def effective_config(settings: Settings) -> dict[str, Any]:
+    """The validated configuration as plain data, secrets masked."""
+    data = settings.model_dump(mode="json")
+    for dotted in SECRET_KEYS:
+        section, key = dotted.split(".")
+        if data.get(section, {}).get(key):
+            data[section][key] = "**********"
+    return data
 
 
 @lru_cache(maxsize=1)

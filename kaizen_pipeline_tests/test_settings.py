@@ -102,3 +102,26 @@ def test_secrets_only_from_env_and_never_echoed(kaizen_env: Path, monkeypatch: p
     assert s.twitter.bearer_token.get_secret_value() == "s3cr3t-token-value"
     dumped = repr(s) + str(s) + s.model_dump_json()
     assert "s3cr3t-token-value" not in dumped and "pw-value-123" not in dumped
+
+
+def test_readme_documents_every_config_key() -> None:
+    from kaizen_pipeline.settings import config_reference
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [key for key, _, _ in config_reference() if f"`{key}`" not in readme]
+    assert missing == [], f"README.md does not document: {missing}"
+
+
+def test_cli_prints_effective_config_with_secrets_masked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kaizen_pipeline.cli import main
+
+    monkeypatch.setenv("KAIZEN_TWITTER__BEARER_TOKEN", "tok-abc-123")
+    monkeypatch.setenv("KAIZEN_DATA_COLLECTION__MAX_MARKETS", "9")
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "max_markets: 9" in out and "tok-abc-123" not in out and "**********" in out
+    monkeypatch.setenv("KAIZEN_SIGNALS__RVR_THRESHOLD", "-1")
+    assert main(["config"]) == 2
+    assert "signals.rvr_threshold: Input should be greater than 0" in capsys.readouterr().err
