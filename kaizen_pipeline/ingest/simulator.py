@@ -67,33 +67,18 @@ VOLUME_BURST_MEAN = 4.0
 N_HUMAN_AUTHORS = 400
 N_BOT_AUTHORS = 40
 
-CATEGORIES: dict[str, list[tuple[str, str]]] = {
-    "politics": [
-        ("Will {x} win the {y} primary?", "Senate"),
-        ("Will the {x} shutdown end before {y}?", "government"),
-        ("Will {x} sign the {y} bill?", "President"),
-    ],
-    "crypto": [
-        ("Will Bitcoin close above {x} on {y}?", "$120k"),
-        ("Will Ethereum reach {x} before {y}?", "$6000"),
-        ("Will Solana flip {x} by {y}?", "BNB"),
-    ],
-    "sports": [
-        ("Will {x} win the {y} final?", "Arsenal"),
-        ("Will the {x} make the {y} playoffs?", "Lakers"),
-        ("Will {x} score in the {y} derby?", "Haaland"),
-    ],
-    "economics": [
-        ("Will the Fed cut rates in {y} after {x} data?", "inflation"),
-        ("Will US {x} exceed forecasts in {y}?", "payrolls"),
-        ("Will {x} enter recession by {y}?", "Germany"),
-    ],
-    "culture": [
-        ("Will {x} top the {y} charts?", "Taylor"),
-        ("Will {x} win Best Picture at the {y} Oscars?", "Dune"),
-        ("Will {x} announce a {y} tour?", "Beyonce"),
-    ],
-}
+# Each question leads with its subject, so every market's X query (its first three distinctive words)
+# is its own: posts can be attributed to one market.
+CATEGORIES: dict[str, list[str]] = {
+    "politics": ["Will {x} win the {y} primary?", "Will the {x} shutdown end before {y}?", "Will {x} sign the {y} bill?"],
+    "crypto": ["Will the {x} token close above $1 in {y}?", "Will {x} coin reach a record high by {y}?",
+               "Will a {x} ETF be approved in {y}?"],
+    "sports": ["Will {x} win the {y} final?", "Will the {x} make the {y} playoffs?", "Will {x} score in the {y} derby?"],
+    "economics": ["Will {x} inflation exceed forecasts in {y}?", "Will {x} payrolls beat estimates in {y}?",
+                  "Will {x} enter recession by {y}?"],
+    "culture": ["Will {x} top the {y} charts?", "Will {x} win Best Picture at the {y} Oscars?",
+                "Will {x} announce a {y} tour?"],
+}  # fmt: skip
 SUBJECTS = [
     "Alpha", "Boreal", "Cobalt", "Delta", "Ember", "Falcon", "Granite", "Harbor", "Indigo", "Juniper",
     "Keystone", "Lumen", "Meridian", "Nimbus", "Onyx", "Pioneer", "Quartz", "Riviera", "Summit", "Tundra",
@@ -233,10 +218,10 @@ class DemoWorld:
         markets = []
         for i in range(total):
             category = categories[i % len(categories)]
-            template, default_x = CATEGORIES[category][(i // len(categories)) % len(CATEGORIES[category])]
-            subject = SUBJECTS[i % len(SUBJECTS)]
-            x = default_x if "{x}" in template and i % 2 else subject
-            question = template.format(x=x, y=f"{PERIODS[i % len(PERIODS)]} {subject}")
+            template = CATEGORIES[category][(i // len(categories)) % len(CATEGORIES[category])]
+            # (subject, category, template) is unique for the first 60 markets; later ones get a numbered subject.
+            subject = SUBJECTS[i % len(SUBJECTS)] + (str(i // 60 + 1) if i >= 60 else "")
+            question = template.format(x=subject, y=PERIODS[i % len(PERIODS)])
             kind = "eligible"
             if i >= self.n_markets:
                 j = i - self.n_markets

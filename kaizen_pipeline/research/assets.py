@@ -1,0 +1,408 @@
+"""Research assets: read the warehouse, call the pure research modules, write tables, attach metadata."""
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import dagster as dg
+import pandas as pd
+import sqlalchemy as sa
+from dagster import AssetExecutionContext
+
+from kaizen_pipeline.reporting import figure_markdown, markdown_table
+from kaizen_pipeline.research.charts import correlation_by_lag_figure, equity_figure, hype_vs_price_figure
+from kaizen_pipeline.research.correlation import hype_price_correlations as correlate
+from kaizen_pipeline.research.features import build_market_features
+from kaizen_pipeline.research.hype import build_hype_scores
+from kaizen_pipeline.research.pipeline import ResearchConfig, gated_signals, research_config
+from kaizen_pipeline.research.portfolio import return_correlations, size_portfolio
+from kaizen_pipeline.resources import WarehouseResource
+from kaizen_pipeline.settings import Settings, get_settings, pipeline_now
+from kaizen_pipeline.warehouse import Warehouse, utcnow
+
+GROUP = "research"
+INGEST_MARKETS = dg.AssetKey("polymarket_markets")
+INGEST_PRICES = dg.AssetKey("market_prices")
+INGEST_VOLUMES = dg.AssetKey("trade_volumes")
+INGEST_TWEETS = dg.AssetKey("tweets")
+TOP_MARKETS = 4
+
+
+def _context() -> tuple[Settings, ResearchConfig, datetime]:
+    settings = get_settings()
+    return settings, research_config(settings), pipeline_now(settings)
+
+
+def _floor(ts: datetime, minutes: int) -> pd.Timestamp:
+    return pd.Timestamp(ts).floor(f"{minutes}min")
+
+
+def _with_computed_at(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:
+    out = frame.copy()
+    out["computed_at"] = utcnow()
+    return out[[c.name for c in table.columns]]
+
+
+def _latest_markets(wh: Warehouse) -> pd.DataFrame:
+    """One row per market: its latest snapshot (category and token ids)."""
+    return wh.read_frame(
+        """
+        SELECT s.market_id, s.category, s.yes_token_id, s.no_token_id, s.slug, s.event_slug
+        FROM market_snapshots s
+        JOIN (SELECT market_id, MAX(snapshot_ts) AS ts FROM market_snapshots GROUP BY market_id) last
+          ON last.market_id = s.market_id AND last.ts = s.snapshot_ts
+        """
+    )
+
+
+@dg.asset(group_name=GROUP, compute_kind="pandas", deps=[INGEST_TWEETS, INGEST_MARKETS])
+def hype_scores(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Per market and 15-minute bucket: posts, authors, engagement, VADER sentiment, bot share, hype index 0-100."""
+    settings, cfg, now = _context()
+    wh = warehouse.get()
+    minutes = cfg.bucket_minutes
+    end = _floor(now, minutes)
+    start = end - timedelta(days=settings.twitter.window_days)
+    tweets = wh.read_frame(
+        "SELECT * FROM tweets WHERE created_at >= :start AND created_at < :stop",
+        {"start": start.to_pydatetime(), "stop": (end + timedelta(minutes=minutes)).to_pydatetime()},
+        parse_dates=["created_at"],
+    )
+    mentions = wh.read_frame(
+        "SELECT m.tweet_id, m.market_id FROM tweet_mentions m JOIN tweets t ON t.tweet_id = m.tweet_id "
+        "WHERE t.created_at >= :start",
+        {"start": start.to_pydatetime()},
+    )
+    authors = wh.read_frame("SELECT * FROM tweet_authors", parse_dates=["created_at", "updated_at"])
+    markets = _latest_markets(wh)
+    scores = build_hype_scores(
+        tweets,
+        mentions,
+        authors,
+        cfg.hype,
+        cfg.bots,
+        market_ids=markets["market_id"].tolist(),
+        start=start,
+        end=end,
+        market_links=markets[["market_id", "slug", "event_slug"]],
+        exclude_ambiguous=cfg.exclude_ambiguous_posts,
+    )
+    ambiguous = int(scores.attrs.get("ambiguous_posts", 0))
+    table = wh.table("hype_scores")
+    result = wh.replace(
+        table, _with_computed_at(scores, table), where=table.c.bucket_ts >= start.to_pydatetime()
+    )
+    context.log.info(f"hype_scores: {len(scores)} rows for {scores['market_id'].nunique()} markets")
+
+    prices = wh.read_frame(
+        "SELECT market_id, ts AS bucket_ts, price AS yes_price FROM price_points WHERE outcome = 'Yes' AND ts >= :start",
+        {"start": start.to_pydatetime()},
+        parse_dates=["bucket_ts"],
+    )
+    ranking = scores.groupby("market_id")["post_count"].sum().sort_values(ascending=False)
+    top = ranking.head(TOP_MARKETS).index.tolist()
+    latest = scores[scores["bucket_ts"] == scores["bucket_ts"].max()] if not scores.empty else scores
+    summary = (
+        scores.groupby("market_id")
+        .agg(posts=("post_count", "sum"), bot_posts=("bot_posts", "sum"), max_hype=("hype_index", "max"))
+        .join(latest.set_index("market_id")[["hype_index"]].rename(columns={"hype_index": "hype_now"}))
+        .sort_values("posts", ascending=False)
+        .reset_index()
+    )
+    total_posts = int(scores["post_count"].sum() + scores["bot_posts"].sum()) if not scores.empty else 0
+    return dg.MaterializeResult(
+        metadata={
+            "rows_written": dg.MetadataValue.int(result.rows_written),
+            "markets": dg.MetadataValue.int(int(scores["market_id"].nunique()) if not scores.empty else 0),
+            "window_start": dg.MetadataValue.text(str(start)),
+            "bot_detection": dg.MetadataValue.bool(cfg.bots.enabled),
+            "ambiguous_posts_left_out": dg.MetadataValue.int(ambiguous if cfg.exclude_ambiguous_posts else 0),
+            "bot_share": dg.MetadataValue.float(
+                float(scores["bot_posts"].sum() / total_posts) if total_posts else 0.0
+            ),
+            "top_markets": dg.MetadataValue.md(markdown_table(summary, max_rows=15, float_digits=1)),
+            "hype_vs_price": dg.MetadataValue.md(
+                figure_markdown(hype_vs_price_figure(scores, prices, top), alt="hype vs price")
+                if top
+                else "_no markets_"
+            ),
+        }
+    )
+
+
+@dg.asset(
+    group_name=GROUP, compute_kind="pandas", deps=[INGEST_PRICES, INGEST_VOLUMES, INGEST_MARKETS, hype_scores]
+)
+def market_features(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Per market and bucket: YES price, return, relative volume ratio, rate of change, volatility, spread, liquidity."""
+    settings, cfg, now = _context()
+    wh = warehouse.get()
+    end = _floor(now, cfg.bucket_minutes)
+    start = end - timedelta(days=settings.data_collection.history_days)
+    params = {"start": start.to_pydatetime()}
+    markets = _latest_markets(wh)
+    prices = wh.read_frame(
+        "SELECT market_id, ts, price FROM price_points WHERE outcome = 'Yes' AND ts >= :start", params, ["ts"]
+    )
+    prices = prices[prices["market_id"].isin(markets["market_id"])]
+    volumes = wh.read_frame(
+        "SELECT market_id, bucket_ts, volume_usd FROM trade_volumes WHERE bucket_ts >= :start",
+        params,
+        ["bucket_ts"],
+    )
+    snapshots = wh.read_frame(
+        "SELECT market_id, snapshot_ts, best_bid, best_ask, spread, liquidity FROM market_snapshots",
+        parse_dates=["snapshot_ts"],
+    )
+    hype = wh.read_frame(
+        "SELECT market_id, bucket_ts, hype_index FROM hype_scores WHERE bucket_ts >= :start",
+        params,
+        ["bucket_ts"],
+    )
+    features = build_market_features(prices, volumes, markets, cfg.features, snapshots=snapshots, hype=hype)
+    table = wh.table("market_features")
+    first = features["bucket_ts"].min() if not features.empty else start
+    result = wh.replace(
+        table, _with_computed_at(features, table), where=table.c.bucket_ts >= first.to_pydatetime()
+    )
+    context.log.info(f"market_features: {len(features)} rows")
+    latest = (
+        features.sort_values("bucket_ts").groupby("market_id").tail(1).sort_values("rvr", ascending=False)
+    )
+    cols = [
+        "market_id",
+        "category",
+        "bucket_ts",
+        "yes_price",
+        "rvr",
+        "roc",
+        "volatility",
+        "spread",
+        "hype_index",
+    ]
+    return dg.MaterializeResult(
+        metadata={
+            "rows_written": dg.MetadataValue.int(result.rows_written),
+            "markets": dg.MetadataValue.int(
+                int(features["market_id"].nunique()) if not features.empty else 0
+            ),
+            "first_bucket": dg.MetadataValue.text(str(first)),
+            "latest_by_rvr": dg.MetadataValue.md(markdown_table(latest[cols], max_rows=15)),
+        }
+    )
+
+
+@dg.asset(group_name=GROUP, compute_kind="statsmodels", deps=[hype_scores, market_features])
+def hype_price_correlations(
+    context: AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Per market: hype-vs-forward-return correlation by lag, peak lag, Granger p-value, BH-corrected significance."""
+    settings, cfg, now = _context()
+    wh = warehouse.get()
+    measure = settings.research.corr_hype_column
+    end = _floor(now, cfg.bucket_minutes)
+    start = end - timedelta(days=settings.twitter.window_days)
+    panel = wh.read_frame(
+        f"""
+        SELECT h.market_id, h.bucket_ts, h.{measure} AS hype, f.ret
+        FROM hype_scores h JOIN market_features f ON f.market_id = h.market_id AND f.bucket_ts = h.bucket_ts
+        WHERE h.bucket_ts >= :start
+        """,
+        {"start": start.to_pydatetime()},
+        parse_dates=["bucket_ts"],
+    )
+    res = correlate(panel, cfg.correlation)
+    if not res.empty:
+        span = panel.groupby("market_id")["bucket_ts"].agg(["min", "max"])
+        res["window_start"] = res["market_id"].map(span["min"])
+        res["window_end"] = res["market_id"].map(span["max"])
+    res["hype_measure"] = measure
+    table = wh.table("hype_price_correlations")
+    result = wh.replace(table, _with_computed_at(res, table) if not res.empty else [])
+    n_sig = int(res["significant"].sum()) if not res.empty else 0
+    few = int((~res["enough_samples"]).sum()) if not res.empty else 0
+    context.log.info(f"hype_price_correlations: {n_sig} of {len(res)} markets significant after BH")
+    shown = res.sort_values("granger_p", na_position="last")
+    cols = ["market_id", "n_samples", "best_lag", "pearson_at_best", "spearman_at_best", "granger_p", "granger_p_adj",
+            "significant"]  # fmt: skip
+    top = shown[shown["best_lag"].notna()]["market_id"].head(TOP_MARKETS * 2).tolist()
+    return dg.MaterializeResult(
+        metadata={
+            "markets": dg.MetadataValue.int(len(res)),
+            "significant": dg.MetadataValue.int(n_sig),
+            "too_few_samples": dg.MetadataValue.int(few),
+            "hype_measure": dg.MetadataValue.text(measure),
+            "rows_written": dg.MetadataValue.int(result.rows_written),
+            "strongest": dg.MetadataValue.md(markdown_table(shown[cols], max_rows=15)),
+            "correlation_by_lag": dg.MetadataValue.md(
+                figure_markdown(correlation_by_lag_figure(res, top), alt="correlation by lag")
+                if top
+                else "_none_"
+            ),
+        }
+    )
+
+
+@dg.multi_asset(
+    compute_kind="pandas",
+    specs=[
+        dg.AssetSpec(
+            "trading_signals",
+            group_name=GROUP,
+            deps=[market_features],
+            description="RVR, |ROC| and hype over their thresholds: buy YES or NO at the next bar, gated by risk limits.",
+        ),
+        dg.AssetSpec(
+            "risk_state",
+            group_name=GROUP,
+            deps=[market_features],
+            description="Paper-book equity, realised daily/weekly/monthly losses, drawdown and the circuit breaker.",
+        ),
+    ],
+)
+def trading_signals(
+    context: AssetExecutionContext, warehouse: WarehouseResource
+) -> Iterator[dg.MaterializeResult]:
+    """Signals from the config thresholds, gated by the loss limits and circuit breaker; writes the risk state."""
+    _, cfg, _ = _context()
+    wh = warehouse.get()
+    features = wh.read_frame("SELECT * FROM market_features", parse_dates=["bucket_ts"])
+    accepted, blocked, timeline = gated_signals(
+        features, cfg.thresholds, cfg.limits, cfg.book, cfg.risk_reset_at
+    )
+    start = (features["bucket_ts"].min() if not features.empty else pd.Timestamp(utcnow())).to_pydatetime()
+    sig_table, risk_table = wh.table("trading_signals"), wh.table("risk_state")
+    sig_res = wh.replace(
+        sig_table, _with_computed_at(accepted, sig_table), where=sig_table.c.bucket_ts >= start
+    )
+    risk_res = wh.replace(
+        risk_table, _with_computed_at(timeline, risk_table), where=risk_table.c.bucket_ts >= start
+    )
+    last = timeline.iloc[-1] if not timeline.empty else None
+    state = str(last["state"]) if last is not None else "ok"
+    reason = str(last["reason"] or "") if last is not None else ""
+    if state != "ok":
+        context.log.warning(f"risk state {state}: {reason}")
+    halted_buckets = int((timeline["state"] != "ok").sum()) if not timeline.empty else 0
+    recent = accepted.sort_values("bucket_ts", ascending=False)
+    cols = [
+        "market_id",
+        "bucket_ts",
+        "direction",
+        "strength",
+        "yes_price",
+        "rvr",
+        "roc",
+        "hype_index",
+        "category",
+    ]
+    yield dg.MaterializeResult(
+        asset_key="trading_signals",
+        metadata={
+            "signals": dg.MetadataValue.int(len(accepted)),
+            "blocked_by_risk": dg.MetadataValue.int(len(blocked)),
+            "rows_written": dg.MetadataValue.int(sig_res.rows_written),
+            "risk_state": dg.MetadataValue.text(state),
+            "risk_reason": dg.MetadataValue.text(reason or "-"),
+            "thresholds": dg.MetadataValue.json(
+                {
+                    "rvr_threshold": cfg.thresholds.rvr_threshold,
+                    "roc_threshold": cfg.thresholds.roc_threshold,
+                    "hype_threshold": cfg.thresholds.hype_threshold,
+                }
+            ),
+            "latest_signals": dg.MetadataValue.md(markdown_table(recent[cols], max_rows=15)),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="risk_state",
+        metadata={
+            "state": dg.MetadataValue.text(state),
+            "reason": dg.MetadataValue.text(reason or "-"),
+            "equity": dg.MetadataValue.float(float(last["equity"]) if last is not None else 1.0),
+            "drawdown": dg.MetadataValue.float(float(last["drawdown"]) if last is not None else 0.0),
+            "halted_buckets": dg.MetadataValue.int(halted_buckets),
+            "rows_written": dg.MetadataValue.int(risk_res.rows_written),
+            "state_changes": dg.MetadataValue.md(markdown_table(_state_changes(timeline), max_rows=15)),
+            "equity_chart": dg.MetadataValue.md(
+                figure_markdown(equity_figure(timeline), alt="paper equity")
+                if not timeline.empty
+                else "_none_"
+            ),
+        },
+    )
+
+
+def _state_changes(timeline: pd.DataFrame) -> pd.DataFrame:
+    if timeline.empty:
+        return timeline
+    changed = timeline["state"] != timeline["state"].shift()
+    return timeline.loc[changed, ["bucket_ts", "state", "equity", "drawdown", "reason"]]
+
+
+@dg.asset(group_name=GROUP, compute_kind="pandas", deps=["trading_signals", "risk_state", market_features])
+def portfolio_allocation(
+    context: AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Fractional-Kelly sizes of the open signals, shrunk for correlation and capped; rebalancing trades."""
+    _, cfg, _ = _context()
+    wh = warehouse.get()
+    as_of = wh.scalar("SELECT MAX(bucket_ts) FROM market_features")
+    if as_of is None:
+        return dg.MaterializeResult(metadata={"positions": dg.MetadataValue.int(0)})
+    as_of = pd.Timestamp(as_of)
+    since = as_of - timedelta(minutes=cfg.bucket_minutes * cfg.book.hold_buckets)
+    signals = wh.read_frame(
+        "SELECT * FROM trading_signals WHERE bucket_ts > :since ORDER BY bucket_ts",
+        {"since": since.to_pydatetime()},
+        parse_dates=["bucket_ts"],
+    )
+    window_start = as_of - timedelta(minutes=cfg.bucket_minutes * cfg.correlation_window_buckets)
+    returns = wh.read_frame(
+        "SELECT market_id, bucket_ts, ret, yes_price FROM market_features WHERE bucket_ts > :start",
+        {"start": window_start.to_pydatetime()},
+        parse_dates=["bucket_ts"],
+    )
+    prices_now = (
+        returns.dropna(subset=["yes_price"]).sort_values("bucket_ts").groupby("market_id")["yes_price"].last()
+    )
+    open_markets = signals["market_id"].drop_duplicates().tolist()
+    corr = return_correlations(returns, open_markets)
+    current = wh.read_frame("SELECT market_id, direction, target_weight AS weight FROM portfolio_allocation")
+    alloc = size_portfolio(signals, prices_now, corr, current, cfg.sizing, as_of)
+    keep = alloc[(alloc["target_weight"] > 0) | (alloc["current_weight"] > 0)]
+    table = wh.table("portfolio_allocation")
+    result = wh.replace(table, _with_computed_at(keep, table) if not keep.empty else [])
+    exposure = float(keep["target_weight"].sum()) if not keep.empty else 0.0
+    cols = ["market_id", "direction", "category", "price", "edge", "kelly_fraction", "corr_shrink", "target_weight",
+            "capped_by", "trade"]  # fmt: skip
+    by_cat = (
+        keep.groupby("category", dropna=False)["target_weight"].sum().reset_index()
+        if not keep.empty
+        else keep
+    )
+    context.log.info(
+        f"portfolio_allocation: {int((keep['target_weight'] > 0).sum())} positions, exposure {exposure:.2%}"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "as_of": dg.MetadataValue.text(str(as_of)),
+            "positions": dg.MetadataValue.int(
+                int((keep["target_weight"] > 0).sum()) if not keep.empty else 0
+            ),
+            "total_exposure": dg.MetadataValue.float(exposure),
+            "rows_written": dg.MetadataValue.int(result.rows_written),
+            "allocation": dg.MetadataValue.md(
+                markdown_table(keep[cols] if not keep.empty else keep, max_rows=20)
+            ),
+            "by_category": dg.MetadataValue.md(markdown_table(by_cat)),
+        }
+    )
+
+
+RESEARCH_ASSETS = [
+    hype_scores,
+    market_features,
+    hype_price_correlations,
+    trading_signals,
+    portfolio_allocation,
+]

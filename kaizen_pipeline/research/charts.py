@@ -1,0 +1,68 @@
+"""Matplotlib charts for the research assets' metadata (pure: figures in, no Dagster)."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def hype_vs_price_figure(hype: pd.DataFrame, prices: pd.DataFrame, markets: list[str]) -> plt.Figure:
+    """Per market: hype index (bars) and the YES price (line) over the hype window."""
+    n = max(1, len(markets))
+    fig, axes = plt.subplots(n, 1, figsize=(9, 2.2 * n), sharex=True, squeeze=False)
+    for ax, market_id in zip(axes[:, 0], markets, strict=False):
+        h = hype[hype["market_id"] == market_id]
+        p = prices[prices["market_id"] == market_id]
+        if not h.empty:
+            p = p[p["bucket_ts"] >= h["bucket_ts"].min()]
+        ax.fill_between(h["bucket_ts"], h["hype_index"].fillna(0), step="post", color="tab:orange", alpha=0.4)
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("hype", color="tab:orange")
+        ax2 = ax.twinx()
+        ax2.plot(p["bucket_ts"], p["yes_price"], color="tab:blue", linewidth=1)
+        ax2.set_ylabel("YES", color="tab:blue")
+        ax.set_title(f"market {market_id}", fontsize=9)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def correlation_by_lag_figure(correlations: pd.DataFrame, markets: list[str]) -> plt.Figure:
+    """Pearson correlation of hype with returns by lag (> 0: hype leads), one line per market."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for market_id in markets:
+        row = correlations[correlations["market_id"] == market_id]
+        if row.empty:
+            continue
+        by_lag = {int(k): v for k, v in json.loads(row.iloc[0]["pearson_by_lag"]).items()}
+        lags = sorted(by_lag)
+        ax.plot(lags, [by_lag[k] for k in lags], marker="o", markersize=3, label=str(market_id))
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.axvline(0, color="grey", linewidth=0.8, linestyle=":")
+    ax.set_xlabel("lag (buckets; > 0 = hype leads price)")
+    ax.set_ylabel("Pearson r (pre-whitened)")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def equity_figure(timeline: pd.DataFrame) -> plt.Figure:
+    """Paper-book equity and drawdown with halted periods shaded."""
+    fig, ax = plt.subplots(figsize=(8, 3))
+    ax.plot(timeline["bucket_ts"], timeline["equity"], color="tab:blue", linewidth=1, label="equity")
+    halted = timeline["state"] != "ok"
+    if halted.any():
+        lo, hi = float(timeline["equity"].min()), float(timeline["equity"].max())
+        ax.fill_between(
+            timeline["bucket_ts"], lo, hi, where=halted, color="tab:red", alpha=0.15, label="halted"
+        )
+    ax.legend(fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig

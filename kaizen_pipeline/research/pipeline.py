@@ -1,0 +1,133 @@
+"""The research chain as plain functions: settings -> configs, and signals gated by the risk state.
+
+Pure module (no Dagster): the assets call these, and so do the tests (including the no-look-ahead
+property test), so both exercise exactly the same path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from kaizen_pipeline.research.correlation import CorrelationConfig
+from kaizen_pipeline.research.features import FeatureConfig
+from kaizen_pipeline.research.hype import BotConfig, HypeConfig
+from kaizen_pipeline.research.portfolio import SizingConfig
+from kaizen_pipeline.research.risk import PaperBookConfig, RiskLimits, run_risk_gate
+from kaizen_pipeline.research.signals import signal_rule
+from kaizen_pipeline.settings import Settings
+from kaizen_pipeline.warehouse import to_naive_utc
+
+
+@dataclass(frozen=True)
+class SignalThresholds:
+    rvr_threshold: float = 2.0
+    roc_threshold: float = 0.10
+    hype_threshold: float = 70.0
+
+
+@dataclass(frozen=True)
+class ResearchConfig:
+    """Every research knob, resolved once from the settings."""
+
+    features: FeatureConfig
+    hype: HypeConfig
+    bots: BotConfig
+    correlation: CorrelationConfig
+    thresholds: SignalThresholds
+    limits: RiskLimits
+    book: PaperBookConfig
+    sizing: SizingConfig
+    risk_reset_at: datetime | None
+    exclude_ambiguous_posts: bool
+    correlation_window_buckets: int
+    bucket_minutes: int
+
+
+def research_config(settings: Settings) -> ResearchConfig:
+    """Build the research configs from ``settings`` (signals, risk, twitter.bot_detection, research)."""
+    r, s = settings.research, settings.signals
+    minutes = settings.data_collection.frequency_minutes
+    reset = to_naive_utc(r.risk_reset_at) if r.risk_reset_at else None
+    return ResearchConfig(
+        features=FeatureConfig(
+            bucket_minutes=minutes,
+            rvr_recent_buckets=r.rvr_recent_buckets,
+            rvr_baseline_buckets=r.rvr_baseline_buckets,
+            rvr_min_periods=r.rvr_min_periods,
+            roc_lookback_buckets=r.roc_lookback_buckets,
+            volatility_window_buckets=r.volatility_window_buckets,
+            price_ffill_limit_buckets=r.price_ffill_limit_buckets,
+        ),
+        hype=HypeConfig(
+            bucket_minutes=minutes,
+            weight_like=r.weight_like,
+            weight_repost=r.weight_repost,
+            weight_reply=r.weight_reply,
+            weight_quote=r.weight_quote,
+            weight_posts=r.hype_weight_posts,
+            weight_authors=r.hype_weight_authors,
+            weight_engagement=r.hype_weight_engagement,
+            weight_sentiment=r.hype_weight_sentiment,
+            window_buckets=r.hype_window_buckets,
+            min_periods=r.hype_min_periods,
+        ),
+        bots=BotConfig(
+            enabled=settings.twitter.bot_detection,
+            min_account_age_days=r.bot_min_account_age_days,
+            min_follower_ratio=r.bot_min_follower_ratio,
+            max_posts_per_day=r.bot_max_posts_per_day,
+            duplicate_min=r.bot_duplicate_min,
+            min_flags=r.bot_min_flags,
+        ),
+        correlation=CorrelationConfig(
+            max_lag=r.corr_max_lag,
+            min_samples=r.corr_min_samples,
+            bh_alpha=r.corr_bh_alpha,
+            prewhiten_order=r.corr_prewhiten_order,
+            winsor_mad=r.corr_winsor_mad,
+        ),
+        thresholds=SignalThresholds(s.rvr_threshold, s.roc_threshold, s.hype_threshold),
+        limits=RiskLimits(
+            daily=settings.risk.daily,
+            weekly=settings.risk.weekly,
+            monthly=settings.risk.monthly,
+            circuit_breaker=settings.risk.circuit_breaker,
+        ),
+        book=PaperBookConfig(
+            stake=s.max_position_pct / 100.0, hold_buckets=r.signal_hold_buckets, bucket_minutes=minutes
+        ),
+        sizing=SizingConfig(
+            kelly_fraction=r.kelly_fraction,
+            edge_per_strength=r.edge_per_strength,
+            max_position=s.max_position_pct / 100.0,
+            max_category=r.max_category_pct / 100.0,
+            max_total=s.max_exposure_pct / 100.0,
+            bankroll_usd=r.bankroll_usd,
+        ),
+        risk_reset_at=reset,
+        exclude_ambiguous_posts=r.exclude_ambiguous_posts,
+        correlation_window_buckets=r.correlation_window_buckets,
+        bucket_minutes=minutes,
+    )
+
+
+def gated_signals(
+    features: pd.DataFrame,
+    thresholds: SignalThresholds,
+    limits: RiskLimits,
+    book: PaperBookConfig,
+    reset_at: datetime | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """signal_rule on the features, then the risk gate: (accepted, blocked, risk timeline)."""
+    candidates = signal_rule(
+        features,
+        thresholds.rvr_threshold,
+        thresholds.roc_threshold,
+        thresholds.hype_threshold,
+        bucket_minutes=book.bucket_minutes,
+    )
+    prices = features[["market_id", "bucket_ts", "yes_price"]]
+    return run_risk_gate(candidates, prices, limits, book, reset_at=reset_at)
