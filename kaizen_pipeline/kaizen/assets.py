@@ -1,0 +1,349 @@
+"""Kaizen assets (group ``kaizen``): thin wiring of kaizen.loop into Dagster with UI metadata."""
+
+from datetime import datetime, timedelta
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from kaizen_pipeline.kaizen import loop
+from kaizen_pipeline.kaizen.reports import CADENCES
+from kaizen_pipeline.reporting import figure_markdown, markdown_table
+from kaizen_pipeline.resources import WarehouseResource
+from kaizen_pipeline.settings import get_settings, pipeline_now
+from kaizen_pipeline.warehouse import to_naive_utc
+
+GROUP = "kaizen"
+UPSTREAM = ["backtest_results", "trading_signals"]  # other domains' outputs the outcome metrics read
+
+
+class KaizenMetricsConfig(dg.Config):
+    """When to measure: the window ends at ``as_of`` (ISO time, UTC when naive; empty: now)."""
+
+    as_of: str | None = Field(None, description="End of the measurement window (ISO time, UTC); empty: now.")
+    backfill_days: int = Field(0, ge=0, le=365, description="Also collect each of the N days before as_of.")
+
+
+class ReportConfig(dg.Config):
+    """Which period to report on: the one holding the instant before ``as_of`` (empty: the newest metric day's)."""
+
+    as_of: str | None = Field(
+        None, description="ISO time; a schedule passes its tick, so the period just ended."
+    )
+
+
+def parse_as_of(value: str | None, field: str = "as_of") -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        parsed = to_naive_utc(value)
+    except (ValueError, TypeError):
+        parsed = None
+    if parsed is None:
+        raise dg.Failure(f"{field}: not an ISO date/time: {value!r}")
+    return parsed
+
+
+# --- reading the Dagster instance -------------------------------------------------------------
+
+
+def instance_history(
+    instance: dg.DagsterInstance,
+    start: datetime,
+    end: datetime,
+    *,
+    max_runs: int,
+    freshness_assets: list[str],
+    include_checks: bool = True,
+) -> loop.InstanceHistory:
+    """Runs that finished in [start, end), their steps and check evaluations, and the newest ingest materialization."""
+    start_ts = pd.Timestamp(start, tz="UTC").timestamp()
+    end_ts = pd.Timestamp(end, tz="UTC").timestamp()
+    records = instance.get_run_records(
+        dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED],
+            updated_after=pd.Timestamp(start, tz="UTC").to_pydatetime(),
+            # a run's last update is its end (give an hour for late writes), so a past day's query
+            # is not crowded out of the limit by newer runs
+            updated_before=(pd.Timestamp(end, tz="UTC") + pd.Timedelta(hours=1)).to_pydatetime(),
+        ),
+        limit=max_runs,
+    )
+    runs, steps, checks = [], [], []
+    for rec in records:
+        if rec.end_time is None or not start_ts <= rec.end_time < end_ts:
+            continue
+        run = rec.dagster_run
+        runs.append(
+            {"run_id": run.run_id, "job_name": run.job_name, "status": run.status.value,
+             "start": rec.start_time, "end": rec.end_time}
+        )  # fmt: skip
+        for st in instance.get_run_step_stats(run.run_id):
+            steps.append(
+                {"run_id": run.run_id, "step_key": st.step_key,
+                 "status": st.status.value.lower() if st.status else "unknown",
+                 "start": st.start_time, "end": st.end_time}
+            )  # fmt: skip
+        if include_checks:
+            conn = instance.get_records_for_run(
+                run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+            )
+            for record in conn.records:
+                data = record.event_log_entry.dagster_event.event_specific_data
+                checks.append(
+                    {"run_id": run.run_id, "check": f"{data.asset_key.to_user_string()}:{data.check_name}",
+                     "passed": bool(data.passed), "timestamp": record.event_log_entry.timestamp}
+                )  # fmt: skip
+    latest = None
+    for key in freshness_assets:
+        result = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey.from_user_string(key), before_timestamp=end_ts),
+            limit=1,
+        )
+        if result.records:
+            ts = result.records[0].timestamp
+            latest = ts if latest is None else max(latest, ts)
+    return loop.InstanceHistory(
+        runs=pd.DataFrame(runs, columns=loop.RUN_COLUMNS),
+        steps=pd.DataFrame(steps, columns=loop.STEP_COLUMNS),
+        checks=pd.DataFrame(checks, columns=loop.CHECK_COLUMNS),
+        latest_ingest=to_naive_utc(latest) if latest is not None else None,
+    )
+
+
+def _md(frame: pd.DataFrame, max_rows: int = 20) -> dg.MetadataValue:
+    return dg.MetadataValue.md(markdown_table(frame, max_rows=max_rows))
+
+
+def _notes(notes: list[str]) -> dict[str, dg.MetadataValue]:
+    return {"notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in notes))} if notes else {}
+
+
+# --- assets -----------------------------------------------------------------------------------
+
+
+@dg.asset(group_name=GROUP, deps=UPSTREAM, kinds={"pandas"})
+def kaizen_metrics(
+    context: dg.AssetExecutionContext, config: KaizenMetricsConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Collects one day of every registered kaizen metric (pipeline health from the Dagster instance,
+    trading outcomes from the warehouse) into kaizen_metrics; run daily by kaizen_daily_schedule."""
+    settings = get_settings()
+    ks = settings.kaizen
+    wh = warehouse.get()
+    as_of = parse_as_of(config.as_of) or pipeline_now(settings)
+    total = 0
+    last = loop.StepResult()
+    days = []
+    for back in range(config.backfill_days, -1, -1):
+        end = as_of - timedelta(days=back)
+        history = instance_history(
+            context.instance,
+            end - timedelta(days=1),
+            end,
+            max_runs=ks.max_runs_per_day,
+            freshness_assets=ks.freshness_assets,
+        )
+        last = loop.collect_metrics(wh, settings, end, history)
+        total += last.rows
+        days.append(f"{last.extra['day']:%Y-%m-%d}")
+    context.log.info(f"kaizen_metrics: {total} readings for {len(days)} day(s), newest {days[-1]}")
+    return dg.MaterializeResult(
+        metadata={
+            "rows_written": total,
+            "days": ", ".join(days),
+            "metrics_recorded": len(last.frame),
+            "values": _md(last.frame),
+            **_notes(last.notes),
+        }
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[kaizen_metrics], kinds={"scipy"})
+def metric_trends(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Trend of each metric: Sen's slope per day with its Mann-Kendall significance, and week-over-week change."""
+    result = loop.compute_trends(warehouse.get(), get_settings())
+    cols = ["metric", "verdict", "slope_per_day", "p_value", "n_points", "wow_change", "wow_pct_change"]
+    shown = result.frame[cols] if not result.frame.empty else result.frame
+    return dg.MaterializeResult(
+        metadata={"rows_written": result.rows, "trends": _md(shown), **_notes(result.notes)}
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[kaizen_metrics], kinds={"pandas"})
+def improvement_impact(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Measured effect of each shipped improvement (Welch t-test, CI), its ROI and the accuracy of its prediction."""
+    result = loop.compute_impacts(warehouse.get(), get_settings())
+    meta: dict[str, object] = {"rows_written": result.rows, **_notes(result.notes)}
+    if not result.frame.empty:
+        cols = [
+            c
+            for c in ("improvement_id", "target_metric", "verdict", "n_before", "n_after", "actual_effect", "ci_low",
+                      "ci_high", "p_value", "predicted_effect", "abs_pct_error", "value_usd", "cost_usd", "roi")
+            if c in result.frame.columns
+        ]  # fmt: skip
+        meta["impacts"] = _md(result.frame[cols])
+        acc = result.extra["accuracy"]
+        meta |= {
+            "validated": acc.validated,
+            "mean_relative_bias": dg.MetadataValue.float(acc.mean_relative_bias),
+            "mape_pct": dg.MetadataValue.float(acc.mape),
+        }
+    return dg.MaterializeResult(metadata=meta)
+
+
+@dg.asset(group_name=GROUP, deps=[kaizen_metrics, improvement_impact], kinds={"statsmodels"})
+def metric_forecasts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """14-day ARIMA forecasts with intervals per metric, what-ifs for proposed improvements, early warnings,
+    anomalies and rolling-origin MASE; charts the metrics closest to deviating."""
+    result = loop.compute_forecasts(warehouse.get(), get_settings())
+    meta: dict[str, object] = {"rows_written": result.rows, **_notes(result.notes)}
+    if not result.frame.empty:
+        summary = result.frame
+        cols = ["metric", "model", "last_value", "deviation_line", "early_warning", "warning_ts",
+                "max_deviation_probability", "mase", "naive_mase", "anomalies"]  # fmt: skip
+        meta["forecasts"] = _md(summary[cols])
+        meta["early_warnings"] = int(summary["early_warning"].sum())
+        meta["anomalies"] = _md(result.extra["anomalies"], max_rows=15)
+        mase = pd.to_numeric(summary["mase"], errors="coerce").dropna()
+        if len(mase):
+            meta["mean_mase"] = dg.MetadataValue.float(float(mase.mean()))
+        charts = result.extra["charts"]
+        if charts:
+            meta["chart"] = dg.MetadataValue.md(figure_markdown(loop.forecast_figure(charts), "forecasts"))
+    return dg.MaterializeResult(metadata=meta)
+
+
+@dg.asset(group_name=GROUP, deps=[kaizen_metrics], kinds={"pandas"})
+def bottleneck(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """The one current constraint, explained, with the rankings that led to it: pipeline steps by critical-path
+    share and failures, metrics by importance-weighted gap to target."""
+    settings = get_settings()
+    ks = settings.kaizen
+    end = pipeline_now(settings)
+    history = instance_history(
+        context.instance,
+        end - timedelta(days=ks.bottleneck_window_days),
+        end + timedelta(minutes=1),
+        max_runs=ks.max_runs_per_day * ks.bottleneck_window_days,
+        freshness_assets=[],
+        include_checks=False,
+    )
+    result, constraint = loop.compute_bottleneck(warehouse.get(), settings, history.steps)
+    meta: dict[str, object] = {"rows_written": result.rows, **_notes(result.notes)}
+    if constraint is not None:
+        meta |= {
+            "constraint": constraint.name,
+            "constraint_kind": constraint.kind,
+            "constraint_metric": constraint.metric or "",
+            "explanation": dg.MetadataValue.md(constraint.explanation),
+            "step_ranking": _md(result.extra["steps"], max_rows=10),
+            "metric_ranking": _md(result.extra["metrics"], max_rows=15),
+        }
+    return dg.MaterializeResult(metadata=meta)
+
+
+@dg.asset(group_name=GROUP, deps=[improvement_impact], kinds={"scipy"})
+def learning_velocity(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Improvements validated per week and the trend of prediction error (negative slope: the loop learns)."""
+    result = loop.compute_velocity(warehouse.get())
+    meta: dict[str, object] = {"rows_written": result.rows, "weekly": _md(result.frame, max_rows=26)}
+    if not result.frame.empty:
+        recent = result.frame.tail(4)
+        meta["validated_per_week_last_4"] = dg.MetadataValue.float(float(recent["validated"].sum() / 4))
+    trend = result.extra["trend"]
+    if trend:
+        meta["error_slope_per_week"] = dg.MetadataValue.float(trend["slope_per_week"])
+        meta["error_slope_p_value"] = dg.MetadataValue.float(trend["p_value"])
+    return dg.MaterializeResult(metadata=meta)
+
+
+@dg.asset(group_name=GROUP, deps=[bottleneck, improvement_impact], kinds={"pandas"})
+def recommendations(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Ranked next actions for the constraint: catalogue changes with expected ROI, predictions corrected by the
+    measured bias of past predictions."""
+    result = loop.compute_recommendations(warehouse.get(), get_settings())
+    cols = ["rank", "title", "target_metric", "addresses_constraint", "predicted_effect", "bias_factor",
+            "corrected_effect", "cost_usd", "expected_return", "expected_roi"]  # fmt: skip
+    shown = result.frame[cols] if not result.frame.empty else result.frame
+    return dg.MaterializeResult(
+        metadata={"rows_written": result.rows, "recommendations": _md(shown), **_notes(result.notes)}
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[recommendations], kinds={"scipy"})
+def resource_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """The improvements that maximise expected return within the period's hours and money (exact knapsack)."""
+    settings = get_settings()
+    result = loop.compute_resource_plan(warehouse.get(), settings)
+    meta: dict[str, object] = {"rows_written": result.rows, **_notes(result.notes)}
+    plan = result.extra.get("plan")
+    if plan is not None:
+        ks = settings.kaizen
+        meta |= {
+            "selected": ", ".join(plan.selected) or "none",
+            "expected_return_usd": dg.MetadataValue.float(plan.expected_return),
+            "hours_left": dg.MetadataValue.float(plan.hours_left),
+            "money_left_usd": dg.MetadataValue.float(plan.money_left),
+            "budget": f"{ks.budget_hours:g} h and {ks.budget_money:g} USD per {ks.budget_period}",
+            "plan": _md(
+                result.frame[["catalogue_key", "selected", "expected_return", "cost_hours", "cost_money"]]
+            ),
+        }
+    return dg.MaterializeResult(metadata=meta)
+
+
+@dg.asset(group_name=GROUP, kinds={"pandas"})
+def feedback_summary(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Weekly user feedback: responses, mean rating, VADER sentiment, and the rating trend."""
+    result = loop.compute_feedback_summary(warehouse.get())
+    meta: dict[str, object] = {
+        "rows_written": result.rows,
+        "responses": result.extra["responses"],
+        "weekly": _md(result.frame, max_rows=26),
+    }
+    trend = result.extra["trend"]
+    if trend:
+        meta["rating_slope_per_week"] = dg.MetadataValue.float(trend["slope_per_week"])
+        meta["rating_slope_p_value"] = dg.MetadataValue.float(trend["p_value"])
+    return dg.MaterializeResult(metadata=meta)
+
+
+ANALYSIS_ASSETS = [
+    metric_trends, improvement_impact, metric_forecasts, bottleneck, learning_velocity, recommendations,
+    resource_plan, feedback_summary,
+]  # fmt: skip
+
+
+def _report_asset(cadence: str) -> dg.AssetsDefinition:
+    title = CADENCES[cadence]
+
+    @dg.asset(
+        name=f"kaizen_{cadence}_report",
+        group_name=GROUP,
+        deps=ANALYSIS_ASSETS,
+        kinds={"markdown"},
+        description=(
+            f"{title} report (markdown in metadata, stored in kaizen_reports): what moved, what deviates, "
+            "the constraint, improvements validated with their ROI, the recommendations."
+        ),
+    )
+    def _report(
+        context: dg.AssetExecutionContext, config: ReportConfig, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        result = loop.build_report(warehouse.get(), get_settings(), cadence, parse_as_of(config.as_of))
+        if not result.extra:
+            return dg.MaterializeResult(metadata=_notes(result.notes))
+        headline = result.extra["headline"]
+        return dg.MaterializeResult(
+            metadata={"report": dg.MetadataValue.md(result.extra["markdown"]), **headline}
+        )
+
+    return _report
+
+
+REPORT_ASSETS = {cadence: _report_asset(cadence) for cadence in CADENCES}

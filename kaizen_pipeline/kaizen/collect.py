@@ -1,0 +1,238 @@
+"""Kaizen metric readings from plain frames (pure: the Dagster asset extracts the frames).
+
+Every reading describes one day (``day``): pipeline-health values cover the 24 hours ending at
+``as_of``; trading-outcome values cover ``outcome_window_days`` ending at ``as_of``. A metric
+whose inputs are missing or empty is not recorded and the reason is returned instead, so the
+loop never invents a zero.
+
+Scopes: ``*`` is the metric itself (what targets, checks and forecasts use); other scopes are
+breakdowns (``job:<name>`` for run success, ``step:<key>`` for durations).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+ALL = "*"
+SUCCESS = "SUCCESS"
+FAILURE = "FAILURE"
+
+
+@dataclass(frozen=True)
+class Reading:
+    metric: str
+    value: float
+    sample_size: int
+    source: str
+    scope: str = ALL
+
+
+def metric_day(as_of: datetime) -> datetime:
+    """The day a reading at ``as_of`` is filed under: the UTC day containing the window's last instant."""
+    return (pd.Timestamp(as_of) - pd.Timedelta(microseconds=1)).normalize().to_pydatetime()
+
+
+def pipeline_health(
+    runs: pd.DataFrame,
+    steps: pd.DataFrame,
+    checks: pd.DataFrame,
+    latest_ingest_materialization: datetime | None,
+    as_of: datetime,
+) -> tuple[list[Reading], dict[str, str]]:
+    """Run success rate, run duration (and per step), asset-check pass rate, data freshness.
+
+    ``runs``: run_id, job_name, status ('SUCCESS', 'FAILURE', 'CANCELED'), start, end (epoch s),
+    the runs that finished in the window. ``steps``: run_id, step_key, status, start, end.
+    ``checks``: run_id, check, passed. Returns readings and {metric: why it was not recorded}.
+    """
+    readings: list[Reading] = []
+    skipped: dict[str, str] = {}
+    finished = runs[runs["status"].isin([SUCCESS, FAILURE])] if not runs.empty else runs
+    if finished.empty:
+        skipped["run_success_rate"] = "no finished runs in the window"
+        skipped["run_duration_seconds"] = "no finished runs in the window"
+    else:
+        ok = finished["status"] == SUCCESS
+        readings.append(Reading("run_success_rate", float(ok.mean()), len(finished), "dagster"))
+        for job, group in finished.groupby("job_name"):
+            readings.append(
+                Reading(
+                    "run_success_rate",
+                    float((group["status"] == SUCCESS).mean()),
+                    len(group),
+                    "dagster",
+                    f"job:{job}",
+                )
+            )
+        durations = (finished["end"] - finished["start"]).dropna()
+        if len(durations):
+            readings.append(
+                Reading("run_duration_seconds", float(durations.mean()), len(durations), "dagster")
+            )
+    if steps is not None and not steps.empty:
+        step_durations = (steps["end"] - steps["start"]).dropna()
+        per_step = (
+            steps.assign(duration=step_durations).dropna(subset=["duration"]).groupby("step_key")["duration"]
+        )
+        for key, values in per_step:
+            readings.append(
+                Reading("run_duration_seconds", float(values.mean()), len(values), "dagster", f"step:{key}")
+            )
+    if checks is None or checks.empty:
+        skipped["asset_check_pass_rate"] = "no asset check evaluations in the window"
+    else:
+        readings.append(
+            Reading(
+                "asset_check_pass_rate", float(checks["passed"].astype(bool).mean()), len(checks), "dagster"
+            )
+        )
+    if latest_ingest_materialization is None:
+        skipped["data_freshness_minutes"] = "no ingest materialization before as_of"
+    else:
+        lag = (pd.Timestamp(as_of) - pd.Timestamp(latest_ingest_materialization)).total_seconds() / 60
+        readings.append(Reading("data_freshness_minutes", max(0.0, float(lag)), 1, "dagster"))
+    return readings, skipped
+
+
+def ingestion_health(ingestion: pd.DataFrame | None) -> tuple[list[Reading], dict[str, str]]:
+    """API retry and error rates (per API call) and degraded runs from ingestion_runs rows in the window."""
+    names = ("api_retry_rate", "api_error_rate", "degraded_runs")
+    if ingestion is None:
+        return [], dict.fromkeys(names, "table ingestion_runs not found")
+    if ingestion.empty:
+        return [], dict.fromkeys(names, "no ingestion runs in the window")
+    readings: list[Reading] = []
+    skipped: dict[str, str] = {}
+    calls = float(pd.to_numeric(ingestion["api_calls"]).sum())
+    if calls > 0:
+        retries = float(pd.to_numeric(ingestion["retries"]).sum())
+        errors = float(pd.to_numeric(ingestion["errors"]).sum())
+        readings.append(Reading("api_retry_rate", retries / calls, int(calls), "ingestion_runs"))
+        readings.append(Reading("api_error_rate", errors / calls, int(calls), "ingestion_runs"))
+    else:
+        skipped["api_retry_rate"] = skipped["api_error_rate"] = "ingestion runs made no API calls"
+    degraded = ingestion["degraded"].astype(bool) | (ingestion["status"].astype(str) == "degraded")
+    readings.append(Reading("degraded_runs", float(degraded.sum()), len(ingestion), "ingestion_runs"))
+    return readings, skipped
+
+
+def signals_per_day(signals: pd.DataFrame | None, history_rows: int, window_days: int) -> Reading | str:
+    """Signals in the window per day; a string says why it is not recorded."""
+    if signals is None:
+        return "table trading_signals not found"
+    if history_rows == 0:
+        return "trading_signals is empty (no signal history yet)"
+    return Reading("signals_per_day", len(signals) / window_days, len(signals), "trading_signals")
+
+
+def signal_hit_rate(
+    signals: pd.DataFrame | None, features: pd.DataFrame | None, horizon_buckets: int, as_of: datetime
+) -> Reading | str:
+    """Share of signals whose side's price moved their way ``horizon_buckets`` after the fill.
+
+    A signal at bucket t fills at the next bucket with a price; it hits when, ``horizon_buckets``
+    buckets later, the YES price rose (direction YES) or fell (NO). Signals whose exit bucket is
+    after ``as_of`` or missing are not yet realised; unchanged prices (no move) are left out.
+    """
+    if signals is None:
+        return "table trading_signals not found"
+    if features is None:
+        return "table market_features not found"
+    if signals.empty:
+        return "no signals in the window"
+    prices = features.dropna(subset=["yes_price"]).copy()
+    prices["bucket_ts"] = pd.to_datetime(prices["bucket_ts"])
+    prices = prices[prices["bucket_ts"] <= pd.Timestamp(as_of)]
+    hits = misses = 0
+    by_market = {m: g.sort_values("bucket_ts") for m, g in prices.groupby("market_id")}
+    for sig in signals.itertuples(index=False):
+        series = by_market.get(sig.market_id)
+        if series is None:
+            continue
+        ts = series["bucket_ts"].to_numpy()
+        fill = int(np.searchsorted(ts, np.datetime64(pd.Timestamp(sig.bucket_ts)), side="right"))
+        exit_ = fill + horizon_buckets
+        if exit_ >= len(ts):
+            continue
+        entry_price = float(series["yes_price"].iloc[fill])
+        exit_price = float(series["yes_price"].iloc[exit_])
+        move = exit_price - entry_price
+        if move == 0:
+            continue
+        direction = str(sig.direction).upper()
+        if (move > 0 and direction == "YES") or (move < 0 and direction == "NO"):
+            hits += 1
+        else:
+            misses += 1
+    if hits + misses == 0:
+        return "no signal in the window has a realised move yet"
+    return Reading(
+        "signal_hit_rate", hits / (hits + misses), hits + misses, "trading_signals+market_features"
+    )
+
+
+_TIME_COLUMNS = ("computed_at", "created_at", "updated_at", "run_at", "finished_at", "as_of", "generated_at")
+_KEY_COLUMNS = ("market_id", "column", "run_key", "scope", "key", "book", "portfolio", "name")
+_PORTFOLIO_KEYS = {"portfolio", "book", "total", "all", "*", "aggregate"}
+
+
+def backtest_readings(results: pd.DataFrame | None, as_of: datetime) -> tuple[list[Reading], dict[str, str]]:
+    """Sharpe and max drawdown of the newest backtest at or before ``as_of``.
+
+    The backtest domain's table is read defensively: the newest rows by its first timestamp
+    column; the portfolio row when a key column names one, else the mean over the rows.
+    Max drawdown is read as a positive fraction.
+    """
+    names = ("backtest_sharpe", "backtest_max_drawdown")
+    if results is None:
+        return [], dict.fromkeys(names, "table backtest_results not found")
+    if results.empty:
+        return [], dict.fromkeys(names, "backtest_results is empty")
+    frame = results.copy()
+    time_col = next((c for c in _TIME_COLUMNS if c in frame.columns), None)
+    if time_col is not None:
+        frame[time_col] = pd.to_datetime(frame[time_col])
+        frame = frame[frame[time_col] <= pd.Timestamp(as_of)]
+        if frame.empty:
+            return [], dict.fromkeys(names, f"no backtest finished before {as_of:%Y-%m-%d %H:%M}")
+        frame = frame[frame[time_col] == frame[time_col].max()]
+    for key in _KEY_COLUMNS:
+        if key in frame.columns:
+            portfolio = frame[frame[key].astype(str).str.lower().isin(_PORTFOLIO_KEYS)]
+            if not portfolio.empty:
+                frame = portfolio
+                break
+    readings: list[Reading] = []
+    skipped: dict[str, str] = {}
+    for metric, column in (("backtest_sharpe", "sharpe"), ("backtest_max_drawdown", "max_drawdown")):
+        if column not in frame.columns:
+            skipped[metric] = f"backtest_results has no {column} column"
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce").dropna()
+        values = values[np.isfinite(values)]
+        if values.empty:
+            skipped[metric] = f"no finite {column} value"
+            continue
+        value = float(values.mean())
+        if metric == "backtest_max_drawdown":
+            value = abs(value)
+        readings.append(Reading(metric, value, len(values), "backtest_results"))
+    return readings, skipped
+
+
+def feedback_score(feedback: pd.DataFrame | None) -> Reading | str:
+    """Mean rating of the feedback in the window."""
+    if feedback is None or feedback.empty:
+        return "no feedback in the window"
+    ratings = pd.to_numeric(feedback["rating"], errors="coerce").dropna()
+    return Reading("feedback_score", float(ratings.mean()), len(ratings), "feedback")
+
+
+def window(as_of: datetime, days: float) -> tuple[datetime, datetime]:
+    """[as_of - days, as_of) as naive datetimes."""
+    end = pd.Timestamp(as_of).to_pydatetime()
+    return end - timedelta(days=days), end

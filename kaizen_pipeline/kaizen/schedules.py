@@ -1,0 +1,65 @@
+"""Kaizen cadence: hourly deviation checks; daily, weekly, monthly, quarterly and yearly cycles (timezone from config)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+from kaizen_pipeline.kaizen.reports import CADENCES
+from kaizen_pipeline.settings import KaizenSettings
+
+CRONS: dict[str, str] = {
+    "daily": "0 0 * * *",  # 00:00 every day
+    "weekly": "0 0 * * 1",  # Monday 00:00
+    "monthly": "0 0 1 * *",  # 1st of the month 00:00
+    "quarterly": "0 0 1 1,4,7,10 *",  # 1st of each quarter 00:00
+    "yearly": "0 0 1 1 *",  # 1 January 00:00
+}
+DESCRIPTIONS: dict[str, str] = {
+    "daily": "Collects the day's kaizen metrics at 00:00 and runs the kaizen cycle and daily report.",
+    "weekly": "Monday 00:00: weekly analysis (trends, forecasts, constraint, impacts) and its report.",
+    "monthly": "1st of the month 00:00: monthly review of improvements, ROI, feedback and the resource plan.",
+    "quarterly": "1st of each quarter 00:00: quarterly strategy report (constraint history, return by metric).",
+    "yearly": "1 January 00:00: yearly planning report (targets review, learning velocity).",
+}
+
+
+def _status(ks: KaizenSettings) -> dg.DefaultScheduleStatus:
+    return dg.DefaultScheduleStatus.RUNNING if ks.schedules_running else dg.DefaultScheduleStatus.STOPPED
+
+
+def cadence_schedule(cadence: str, job: Any, ks: KaizenSettings) -> dg.ScheduleDefinition:
+    """The tick's time becomes the run's as_of, so a late or backfilled tick measures and reports the right period."""
+    report = f"kaizen_{cadence}_report"
+
+    def run_config(context: dg.ScheduleEvaluationContext) -> dg.RunConfig:
+        tick = context.scheduled_execution_time.isoformat()
+        ops = {report: {"config": {"as_of": tick}}}
+        if cadence == "daily":
+            ops["kaizen_metrics"] = {"config": {"as_of": tick, "backfill_days": 0}}
+        return dg.RunConfig(ops=ops)
+
+    return dg.ScheduleDefinition(
+        name=f"kaizen_{cadence}_schedule",
+        cron_schedule=CRONS[cadence],
+        job=job,
+        run_config_fn=run_config,
+        execution_timezone=ks.timezone,
+        default_status=_status(ks),
+        description=DESCRIPTIONS[cadence],
+    )
+
+
+def deviation_schedule(job: Any, ks: KaizenSettings) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name="metric_deviation_schedule",
+        cron_schedule="0 * * * *",
+        job=job,
+        execution_timezone=ks.timezone,
+        default_status=_status(ks),
+        description="Evaluates the metric-deviation checks every hour (failed checks become alert emails via ops).",
+    )
+
+
+__all__ = ["CADENCES", "CRONS", "cadence_schedule", "deviation_schedule"]

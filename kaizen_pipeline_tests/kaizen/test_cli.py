@@ -1,0 +1,67 @@
+"""`kaizen improvement ...` and `kaizen feedback` write the same tables as the Dagster jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from kaizen_pipeline.cli import main
+from kaizen_pipeline.kaizen import store
+from kaizen_pipeline.settings import Settings
+from kaizen_pipeline.warehouse import Warehouse
+
+
+def test_log_ship_and_list_an_improvement(warehouse: Warehouse, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["improvement", "log", "--title", "Raise the retry budget", "--metric", "api_error_rate", "--effect", "-0.01",
+         "--hours", "1", "--money", "20", "--catalogue-key", "raise_retry_budget"]
+    )  # fmt: skip
+    assert code == 0
+    assert "logged improvement raise_the_retry_budget (proposed)" in capsys.readouterr().out
+    row = warehouse.read_frame("SELECT * FROM improvements").iloc[0]
+    assert (row["target_metric"], row["predicted_effect"], row["cost_hours"], row["status"]) == (
+        "api_error_rate", -0.01, 1.0, "proposed"
+    )  # fmt: skip
+    assert main(["improvement", "ship", "raise_the_retry_budget", "--at", "2026-03-01T12:00:00"]) == 0
+    row = warehouse.read_frame("SELECT * FROM improvements", parse_dates=["shipped_at"]).iloc[0]
+    assert row["status"] == "shipped" and row["shipped_at"] == datetime(2026, 3, 1, 12)
+    assert main(["improvement", "list"]) == 0
+    assert "raise_the_retry_budget" in capsys.readouterr().out
+
+
+def test_invalid_improvement_names_the_field(
+    warehouse: Warehouse, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["improvement", "log", "--title", "x", "--metric", "nope", "--effect", "1"]) == 1
+    assert "target_metric: 'nope' is not a registered metric" in capsys.readouterr().err
+    assert main(["improvement", "ship", "missing"]) == 1
+    assert warehouse.count("improvements") == 0
+
+
+def test_relogging_updates_in_place_and_keeps_created_at(warehouse: Warehouse, settings: Settings) -> None:
+    first = store.log_improvement(
+        warehouse, settings.kaizen, title="Cache metadata", target_metric="run_duration_seconds",
+        predicted_effect=-60, now=datetime(2026, 1, 1),
+    )  # fmt: skip
+    second = store.log_improvement(
+        warehouse, settings.kaizen, title="Cache metadata", target_metric="run_duration_seconds",
+        predicted_effect=-90, status="shipped", now=datetime(2026, 1, 5),
+    )  # fmt: skip
+    assert warehouse.count("improvements") == 1
+    assert second["created_at"] == first["created_at"] == datetime(2026, 1, 1)
+    assert second["shipped_at"] == datetime(2026, 1, 5)  # shipped without a time: now
+    with pytest.raises(ValueError, match="shipped_at"):
+        store.log_improvement(
+            warehouse, settings.kaizen, title="y", target_metric="run_duration_seconds", predicted_effect=1,
+            status="proposed", shipped_at="2026-01-01",
+        )  # fmt: skip
+
+
+def test_feedback_command_scores_sentiment(warehouse: Warehouse, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["feedback", "--rating", "5", "--text", "The daily report is excellent and clear"]) == 0
+    assert "sentiment positive" in capsys.readouterr().out
+    row = warehouse.read_frame("SELECT * FROM feedback").iloc[0]
+    assert row["rating"] == 5 and row["sentiment"] > 0.5 and row["source"] == "cli"
+    with pytest.raises(SystemExit):
+        main(["feedback", "--rating", "9"])

@@ -1,0 +1,118 @@
+"""Metric readings from run, step, check, ingestion, signal, backtest and feedback frames."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import pytest
+
+from kaizen_pipeline.kaizen import collect
+
+AS_OF = datetime(2026, 3, 10, 0, 0)
+
+
+def test_metric_day_is_the_day_holding_the_window_end() -> None:
+    assert collect.metric_day(datetime(2026, 3, 10, 0, 0)) == datetime(2026, 3, 9)
+    assert collect.metric_day(datetime(2026, 3, 10, 15, 30)) == datetime(2026, 3, 10)
+
+
+def test_pipeline_health_from_runs_steps_and_checks() -> None:
+    runs = pd.DataFrame(
+        [
+            {"run_id": "a", "job_name": "ingest", "status": "SUCCESS", "start": 0.0, "end": 100.0},
+            {"run_id": "b", "job_name": "ingest", "status": "FAILURE", "start": 0.0, "end": 50.0},
+            {"run_id": "c", "job_name": "main", "status": "SUCCESS", "start": 0.0, "end": 300.0},
+            {"run_id": "d", "job_name": "main", "status": "CANCELED", "start": 0.0, "end": 10.0},
+        ]
+    )
+    steps = pd.DataFrame(
+        [
+            {"run_id": "a", "step_key": "prices", "status": "success", "start": 0.0, "end": 80.0},
+            {"run_id": "c", "step_key": "prices", "status": "success", "start": 0.0, "end": 40.0},
+        ]
+    )
+    checks = pd.DataFrame({"run_id": ["a"] * 4, "check": list("wxyz"), "passed": [True, True, True, False]})
+    readings, skipped = collect.pipeline_health(runs, steps, checks, datetime(2026, 3, 9, 23, 30), AS_OF)
+    got = {(r.metric, r.scope): r.value for r in readings}
+    assert got[("run_success_rate", "*")] == pytest.approx(2 / 3)  # cancelled runs are not counted
+    assert got[("run_success_rate", "job:ingest")] == 0.5
+    assert got[("run_duration_seconds", "*")] == pytest.approx(150.0)
+    assert got[("run_duration_seconds", "step:prices")] == pytest.approx(60.0)
+    assert got[("asset_check_pass_rate", "*")] == 0.75
+    assert got[("data_freshness_minutes", "*")] == 30.0
+    assert skipped == {}
+
+
+def test_nothing_is_invented_when_there_is_no_data() -> None:
+    empty = pd.DataFrame(columns=["run_id", "job_name", "status", "start", "end"])
+    readings, skipped = collect.pipeline_health(empty, empty, pd.DataFrame(), None, AS_OF)
+    assert readings == []
+    assert set(skipped) == {
+        "run_success_rate",
+        "run_duration_seconds",
+        "asset_check_pass_rate",
+        "data_freshness_minutes",
+    }
+    readings, skipped = collect.ingestion_health(None)
+    assert readings == [] and "not found" in skipped["api_error_rate"]
+    assert "not found" in collect.signals_per_day(None, 0, 7)
+    assert "empty" in collect.signals_per_day(pd.DataFrame(), 0, 7)
+    assert collect.feedback_score(pd.DataFrame()) == "no feedback in the window"
+
+
+def test_ingestion_rates_are_per_api_call() -> None:
+    frame = pd.DataFrame(
+        {"api_calls": [100, 300], "retries": [10, 10], "errors": [2, 6], "degraded": [False, True],
+         "status": ["success", "degraded"]}
+    )  # fmt: skip
+    got = {r.metric: r.value for r in collect.ingestion_health(frame)[0]}
+    assert got == {"api_retry_rate": 0.05, "api_error_rate": 0.02, "degraded_runs": 1.0}
+
+
+def test_signal_hit_rate_against_realised_moves() -> None:
+    ts = pd.date_range("2026-03-09 00:00", periods=8, freq="15min")
+    features = pd.concat(
+        [
+            pd.DataFrame(
+                {"market_id": "up", "bucket_ts": ts, "yes_price": [0.5, 0.5, 0.52, 0.55, 0.6, 0.6, 0.6, 0.6]}
+            ),
+            pd.DataFrame({"market_id": "flat", "bucket_ts": ts, "yes_price": 0.4}),
+        ]
+    )
+    signals = pd.DataFrame(
+        [
+            {
+                "market_id": "up",
+                "bucket_ts": ts[0],
+                "direction": "YES",
+            },  # fills at 0.5, 0.6 two buckets later: hit
+            {"market_id": "up", "bucket_ts": ts[1], "direction": "NO"},  # fills at 0.52, 0.6 later: miss
+            {"market_id": "flat", "bucket_ts": ts[0], "direction": "YES"},  # no move: left out
+            {"market_id": "up", "bucket_ts": ts[6], "direction": "YES"},  # exit not observed yet: left out
+        ]
+    )
+    reading = collect.signal_hit_rate(signals, features, horizon_buckets=2, as_of=AS_OF)
+    assert reading.value == 0.5 and reading.sample_size == 2
+
+
+def test_backtest_reads_the_newest_book_row() -> None:
+    results = pd.DataFrame(
+        [
+            {"as_of": "2026-03-08", "market_id": "*", "direction": "*", "sharpe": 0.5, "max_drawdown": 0.3},
+            {"as_of": "2026-03-09", "market_id": "*", "direction": "*", "sharpe": 1.2, "max_drawdown": 0.1},
+            {
+                "as_of": "2026-03-09",
+                "market_id": "m1",
+                "direction": "YES",
+                "sharpe": 9.0,
+                "max_drawdown": 0.9,
+            },
+            {"as_of": "2026-03-11", "market_id": "*", "direction": "*", "sharpe": 7.0, "max_drawdown": 0.0},
+        ]
+    )
+    readings, skipped = collect.backtest_readings(results, AS_OF)
+    assert {r.metric: r.value for r in readings} == {"backtest_sharpe": 1.2, "backtest_max_drawdown": 0.1}
+    assert skipped == {}
+    _, skipped = collect.backtest_readings(results.drop(columns=["sharpe"]), AS_OF)
+    assert "no sharpe column" in skipped["backtest_sharpe"]
