@@ -528,7 +528,9 @@ bottleneck = sa.Table(
     "bottleneck",
     metadata,
     sa.Column("as_of", sa.DateTime, primary_key=True, comment="newest metric day"),
-    sa.Column("kind", sa.String(16), primary_key=True, comment="step (ranked by critical path) or metric (by gap)"),
+    sa.Column(
+        "kind", sa.String(16), primary_key=True, comment="step (ranked by critical path) or metric (by gap)"
+    ),
     sa.Column("rank", sa.Integer, primary_key=True),
     sa.Column("candidate", sa.String(255), nullable=False, comment="step key or metric name"),
     sa.Column("category", sa.String(16), nullable=False, comment="pipeline or outcome"),
