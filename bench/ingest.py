@@ -9,7 +9,11 @@ sequential httpx loop, in the same run, and print:
 - the speed-up over the sequential loop (target >= 10x),
 - 429 answers and server-side rate-limit violations (target 0).
 
-Run: ``python bench/ingest.py`` (about a minute).
+Two workloads are measured: the scheduled fetch (each token since its last point; here one day of
+catch-up, 96 points per answer) and the first-run backfill (30 days, 2880 points per answer), where
+decoding and validating 1.44 million points in one Python process is the limit.
+
+Run: ``python bench/ingest.py`` (about two minutes).
 """
 
 from __future__ import annotations
@@ -92,6 +96,30 @@ def run_sequential(url: str, tokens: list[str], start: int, end: int) -> tuple[f
     return time.perf_counter() - t0, points, rate_limited
 
 
+def measure(url: str, tokens: list[str], window_days: float) -> dict[str, object]:
+    end = int(time.time())
+    start = end - int(window_days * 86400)
+    # Untimed pass: the server renders and caches each history once, so both timed runs
+    # measure the client side against the same server work.
+    run_ours(url, tokens, start, end)
+    time.sleep(10.5)  # let the server's rate-limit window empty
+    ours_s, ours_points, ours_429 = run_ours(url, tokens, start, end)
+    time.sleep(10.5)
+    seq_s, seq_points, seq_429 = run_sequential(url, tokens, start, end)
+    time.sleep(10.5)
+    if ours_points != seq_points:
+        raise SystemExit(f"record count mismatch: ours {ours_points}, sequential {seq_points}")
+    return {
+        "window_days": window_days,
+        "points_per_run": ours_points,
+        "ours_wall_s": round(ours_s, 2),
+        "ratio_to_bound": round(ours_s / BOUND_SECONDS, 3),
+        "sequential_wall_s": round(seq_s, 2),
+        "speedup_vs_sequential": round(seq_s / ours_s, 1),
+        "answers_429": ours_429 + seq_429,
+    }
+
+
 def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -116,39 +144,30 @@ def main() -> None:
     try:
         wait_for(url)
         tokens = [m.yes_token for m in DemoWorld(n_markets=N_MARKETS).markets[:N_MARKETS]]
-        end = int(time.time())
-        start = end - HISTORY_DAYS * 86400
-        # Untimed pass: the server renders and caches each history once, so both timed runs
-        # measure the client side against the same server work.
-        run_ours(url, tokens, start, end)
-        time.sleep(10.5)  # let the server's rate-limit window empty
-        ours_s, ours_points, ours_429 = run_ours(url, tokens, start, end)
-        time.sleep(10.5)
-        seq_s, seq_points, seq_429 = run_sequential(url, tokens, start, end)
+        # The 15-minute schedule fetches each token since its last stored point (here: the last day,
+        # a catch-up after a missed day); the first run backfills data_collection.history_days (30).
+        scheduled = measure(url, tokens, 1)
+        backfill = measure(url, tokens, HISTORY_DAYS)
         stats = httpx.get(f"{url}/_stats").json()
     finally:
         server.terminate()
         server.wait(10)
-    if ours_points != seq_points:
-        raise SystemExit(f"record count mismatch: ours {ours_points}, sequential {seq_points}")
     result = {
         "markets": N_MARKETS,
-        "points_per_run": ours_points,
-        "ours_wall_s": round(ours_s, 2),
+        "latency_ms": LATENCY_MS,
         "rate_limit_bound_s": BOUND_SECONDS,
-        "ratio_to_bound": round(ours_s / BOUND_SECONDS, 3),
-        "sequential_wall_s": round(seq_s, 2),
-        "speedup_vs_sequential": round(seq_s / ours_s, 1),
-        "answers_429": ours_429 + seq_429,
+        "scheduled_fetch": scheduled,
+        "first_run_backfill": backfill,
         "server_rate_limit_violations": stats["rate_limit_violations"],
     }
     print(json.dumps(result, indent=2))
-    ok = (
-        result["ratio_to_bound"] <= 1.25
-        and result["speedup_vs_sequential"] >= 10
-        and result["answers_429"] == 0
-    )
-    print("targets met" if ok else "TARGETS MISSED: ratio_to_bound <= 1.25, speedup >= 10x, zero 429")
+    for name, r in (("scheduled_fetch", scheduled), ("first_run_backfill", backfill)):
+        ok = r["ratio_to_bound"] <= 1.25 and r["speedup_vs_sequential"] >= 10 and r["answers_429"] == 0
+        print(
+            f"{name}: "
+            + ("targets met" if ok else "TARGETS MISSED")
+            + " (ratio_to_bound <= 1.25, >= 10x sequential, zero 429)"
+        )
 
 
 if __name__ == "__main__":

@@ -228,7 +228,8 @@ class IngestClients:
         self._client = httpx.AsyncClient(
             transport=self._http_transport,
             timeout=httpx.Timeout(s.transport.timeout_seconds),
-            limits=httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2),
+            # One connection per in-flight request: httpcore rescans every pooled connection per request.
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             headers={"User-Agent": "kaizen-pipeline/0.1"},
         )
         policy = RetryPolicy(

@@ -20,6 +20,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -141,24 +142,20 @@ class SimulatorServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep the test output clean
                 return
 
-            def _send(
-                self,
-                status: int,
-                body: bytes,
-                headers: dict[str, str] | None = None,
-                length: int | None = None,
-            ) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body) if length is None else length))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(body)
+            def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+                # Status line, headers and body in one write: split writes stall on Nagle + delayed ACK.
+                lines = [
+                    f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+                    "Content-Type: application/json",
+                    f"Content-Length: {len(body)}",
+                ]
+                lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+                self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 path = self.path.split("?", 1)[0]

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
+import orjson
 
 T = TypeVar("T")
 
@@ -221,8 +222,8 @@ class Transport:
                     )
                 else:
                     try:
-                        payload = response.json()
-                    except ValueError:
+                        payload = orjson.loads(response.content)
+                    except orjson.JSONDecodeError:
                         last_problem = "response body is not valid JSON (truncated?)"
                     else:
                         self._respect_quota(limiter, response.headers)
