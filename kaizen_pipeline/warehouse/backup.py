@@ -339,28 +339,7 @@ def backup_sqlite(
             os.replace(gz_tmp, final)
         finally:
             gz_tmp.unlink(missing_ok=True)
-    sha = _sha256(final)
-    info = BackupInfo(final, created_at, "sqlite", final.stat().st_size, counts, sha, verified=False)
-    _write_manifest(info, source=str(db_path))
-    result = verify_backup(final)
-    if not result.ok:
-        final.unlink(missing_ok=True)
-        manifest_path(final).unlink(missing_ok=True)
-        raise BackupVerificationError(result.summary())
-    info = BackupInfo(
-        final,
-        created_at,
-        "sqlite",
-        info.size_bytes,
-        counts,
-        sha,
-        verified=True,
-        verified_at=_utcnow(),
-        duration_seconds=round(time.monotonic() - started, 3),
-    )
-    _write_manifest(info, source=str(db_path))
-    apply_retention(directory, keep)
-    return info
+    return _seal_backup(final, created_at, "sqlite", counts, str(db_path), started, directory, keep)
 
 
 def _manifest_checks(path: Path) -> tuple[list[str], dict[str, int] | None]:
@@ -517,9 +496,25 @@ def backup_postgres(url: str, backup_dir: str | Path, keep: int, now: datetime |
     finally:
         tmp.unlink(missing_ok=True)
         engine.dispose()
+    return _seal_backup(
+        final, created_at, "postgresql", counts, _pg_source_label(url), started, directory, keep
+    )
+
+
+def _seal_backup(
+    final: Path,
+    created_at: datetime,
+    kind: str,
+    counts: dict[str, int],
+    source: str,
+    started: float,
+    directory: Path,
+    keep: int,
+) -> BackupInfo:
+    """Write the manifest, verify the file (deleting it on failure), mark it verified, apply retention."""
     sha = _sha256(final)
-    info = BackupInfo(final, created_at, "postgresql", final.stat().st_size, counts, sha, verified=False)
-    _write_manifest(info, source=_pg_source_label(url))
+    info = BackupInfo(final, created_at, kind, final.stat().st_size, counts, sha, verified=False)
+    _write_manifest(info, source=source)
     result = verify_backup(final)
     if not result.ok:
         final.unlink(missing_ok=True)
@@ -528,7 +523,7 @@ def backup_postgres(url: str, backup_dir: str | Path, keep: int, now: datetime |
     info = BackupInfo(
         final,
         created_at,
-        "postgresql",
+        kind,
         info.size_bytes,
         counts,
         sha,
@@ -536,7 +531,7 @@ def backup_postgres(url: str, backup_dir: str | Path, keep: int, now: datetime |
         verified_at=_utcnow(),
         duration_seconds=round(time.monotonic() - started, 3),
     )
-    _write_manifest(info, source=_pg_source_label(url))
+    _write_manifest(info, source=source)
     apply_retention(directory, keep)
     return info
 

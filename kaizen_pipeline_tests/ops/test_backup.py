@@ -161,7 +161,8 @@ def test_cli_backup_list_and_restore_round_trip(
     out = capsys.readouterr().out
     assert "restored" in out and "pre-restore" in out
     assert price_count(db) == 20_000
-    saved = list(db.parent.glob(db.name + ".pre-restore-*"))
+    # The previous database is kept with its -wal/-shm companions beside it: open the database itself.
+    saved = [p for p in db.parent.glob(db.name + ".pre-restore-*") if not p.name.endswith(("-wal", "-shm"))]
     assert (
         saved
         and sqlite3.connect(saved[0]).execute("SELECT count(*) FROM price_points").fetchone()[0] == 20_005
