@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from dagster import ConfigurableResource
 
 from kaizen_pipeline.settings import Settings, get_settings
@@ -25,12 +26,28 @@ def warehouse_for(url: str) -> Warehouse:
 
 
 class WarehouseResource(ConfigurableResource):
-    """The warehouse database: a SQLAlchemy URL (SQLite file by default, PostgreSQL by config)."""
+    """The warehouse database: a SQLAlchemy URL (SQLite file by default, PostgreSQL by config).
+
+    The URL shown in Dagster has its password masked; the real one is taken from the settings
+    (KAIZEN_DATABASE__URL) when the run connects.
+    """
 
     url: str
 
     def get(self) -> Warehouse:
-        return warehouse_for(self.url)
+        return warehouse_for(self.connect_url())
+
+    def connect_url(self) -> str:
+        """The URL to connect with (the password restored from the settings)."""
+        configured = get_settings().database.sqlalchemy_url()
+        if display_url(configured) == self.url:
+            return configured
+        return self.url
+
+
+def display_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (safe for the UI, logs and metadata)."""
+    return sa.make_url(url).render_as_string(hide_password=True)
 
 
 class SourcesResource(ConfigurableResource):
@@ -63,7 +80,7 @@ class SourcesResource(ConfigurableResource):
 
 def build_resources(settings: Settings) -> dict[str, Any]:
     return {
-        "warehouse": WarehouseResource(url=settings.database.sqlalchemy_url()),
+        "warehouse": WarehouseResource(url=display_url(settings.database.sqlalchemy_url())),
         "sources": SourcesResource(
             source=settings.source,
             gamma_url=settings.polymarket.gamma_url,

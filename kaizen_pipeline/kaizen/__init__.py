@@ -1,1 +1,1 @@
-"""Kaizen loop: metrics, targets, forecasts, bottleneck, improvements, experiments, flags."""
+"""Kaizen loop: metrics, targets, forecasts, bottleneck, improvements, recommendations, plans, feedback."""

@@ -100,7 +100,7 @@ def gather_health(
 ) -> tuple[list[ProbeResult], Warehouse | None]:
     """Run every probe; the warehouse is only opened when it passed the integrity probe."""
     db = settings.database
-    warehouse_url = warehouse.url
+    warehouse_url = warehouse.connect_url()
     now = utcnow()
     secrets = secret_values(settings)
     is_sqlite = sa.make_url(warehouse_url).get_backend_name() == "sqlite"
@@ -237,7 +237,7 @@ def build_ops_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     ) -> dg.MaterializeResult:
         """A consistent online copy of the warehouse, compressed and restore-tested; keeps the newest database.backup_keep."""
         wh = warehouse.get()  # creates the warehouse on a fresh install, so there is something to copy
-        info = backup_warehouse(warehouse.url, db.backup_dir, db.backup_keep)
+        info = backup_warehouse(warehouse.connect_url(), db.backup_dir, db.backup_keep)
         backups = list_backups(db.backup_dir)
         catalogue = pd.DataFrame(
             [
@@ -283,7 +283,7 @@ def build_ops_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     def warehouse_maintenance_asset(warehouse: WarehouseResource) -> dg.MaterializeResult:
         """Weekly upkeep: SQLite checkpoint, VACUUM and ANALYZE (PostgreSQL: VACUUM ANALYZE)."""
         ran_at = utcnow().replace(microsecond=0)
-        result = maintain_warehouse(warehouse.url)
+        result = maintain_warehouse(warehouse.connect_url())
         row = {
             "ran_at": ran_at,
             "dialect": result.dialect,

@@ -232,6 +232,7 @@ def build_alert_sensor(settings: Settings) -> dg.SensorDefinition:
         name="alert_sensor",
         minimum_interval_seconds=alerts.sensor_interval_seconds,
         default_status=status,
+        description="Emails failed asset checks and failed runs (deduplicated, grouped per run, repeated, resolved).",
     )
     def alert_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SkipReason:
         """Emails failed asset checks and failed runs (deduplicated, grouped per run, repeated, resolved)."""
@@ -259,7 +260,7 @@ def build_alert_sensor(settings: Settings) -> dg.SensorDefinition:
             )
             new_cursor.emergency = {}
         except sa.exc.SQLAlchemyError:
-            if not quick_integrity(warehouse.url):
+            if not quick_integrity(warehouse.connect_url()):
                 raise  # transient (e.g. locked): the tick fails and re-reads the same runs next time
             report, new_cursor.emergency = emergency_tick(
                 observations,
