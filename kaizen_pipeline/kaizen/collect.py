@@ -175,52 +175,27 @@ def signal_hit_rate(
     )
 
 
-_TIME_COLUMNS = ("computed_at", "created_at", "updated_at", "run_at", "finished_at", "as_of", "generated_at")
-_KEY_COLUMNS = ("market_id", "column", "run_key", "scope", "key", "book", "portfolio", "name")
-_PORTFOLIO_KEYS = {"portfolio", "book", "total", "all", "*", "aggregate"}
+def backtest_readings(book: pd.DataFrame) -> tuple[list[Reading], dict[str, str]]:
+    """Sharpe and max drawdown (a positive fraction) from the whole-book row of the newest backtest.
 
-
-def backtest_readings(results: pd.DataFrame | None, as_of: datetime) -> tuple[list[Reading], dict[str, str]]:
-    """Sharpe and max drawdown of the newest backtest at or before ``as_of``.
-
-    The backtest domain's table is read defensively: the newest rows by its first timestamp
-    column; the portfolio row when a key column names one, else the mean over the rows.
-    Max drawdown is read as a positive fraction.
+    ``book`` is the ``backtest_results`` row with ``market_id = direction = '*'`` (see store.backtest_book).
     """
     names = ("backtest_sharpe", "backtest_max_drawdown")
-    if results is None:
-        return [], dict.fromkeys(names, "table backtest_results not found")
-    if results.empty:
-        return [], dict.fromkeys(names, "backtest_results is empty")
-    frame = results.copy()
-    time_col = next((c for c in _TIME_COLUMNS if c in frame.columns), None)
-    if time_col is not None:
-        frame[time_col] = pd.to_datetime(frame[time_col])
-        frame = frame[frame[time_col] <= pd.Timestamp(as_of)]
-        if frame.empty:
-            return [], dict.fromkeys(names, f"no backtest finished before {as_of:%Y-%m-%d %H:%M}")
-        frame = frame[frame[time_col] == frame[time_col].max()]
-    for key in _KEY_COLUMNS:
-        if key in frame.columns:
-            portfolio = frame[frame[key].astype(str).str.lower().isin(_PORTFOLIO_KEYS)]
-            if not portfolio.empty:
-                frame = portfolio
-                break
+    if book.empty:
+        return [], dict.fromkeys(names, "no backtest_results book row yet (materialize the backtest group)")
+    row = book.iloc[0]
     readings: list[Reading] = []
     skipped: dict[str, str] = {}
     for metric, column in (("backtest_sharpe", "sharpe"), ("backtest_max_drawdown", "max_drawdown")):
-        if column not in frame.columns:
-            skipped[metric] = f"backtest_results has no {column} column"
+        value = pd.to_numeric(row[column], errors="coerce")
+        if not np.isfinite(value):
+            skipped[metric] = f"backtest_results.{column} is not a finite number"
             continue
-        values = pd.to_numeric(frame[column], errors="coerce").dropna()
-        values = values[np.isfinite(values)]
-        if values.empty:
-            skipped[metric] = f"no finite {column} value"
-            continue
-        value = float(values.mean())
-        if metric == "backtest_max_drawdown":
-            value = abs(value)
-        readings.append(Reading(metric, value, len(values), "backtest_results"))
+        readings.append(
+            Reading(
+                metric, abs(float(value)) if column == "max_drawdown" else float(value), 1, "backtest_results"
+            )
+        )
     return readings, skipped
 
 

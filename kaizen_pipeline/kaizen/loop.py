@@ -118,7 +118,7 @@ def collect_metrics(
     result = collect.signal_hit_rate(signals, feature_rows, ks.hit_horizon_buckets, end)
     _add(result, "signal_hit_rate", readings, skipped)
 
-    got, why = collect.backtest_readings(store.read_window(wh, "backtest_results"), end)
+    got, why = collect.backtest_readings(store.backtest_book(wh, end))
     readings += got
     skipped |= why
 

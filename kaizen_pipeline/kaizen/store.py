@@ -76,6 +76,18 @@ def newest_slice(
     return wh.read_frame(sa.select(table).where(table.c[column] == top))
 
 
+def backtest_book(wh: Warehouse, as_of: datetime) -> pd.DataFrame:
+    """The whole-book row (market_id = direction = '*') of the newest backtest at or before ``as_of``."""
+    table = wh.table("backtest_results")
+    stmt = (
+        sa.select(table)
+        .where(table.c.market_id == "*", table.c.direction == "*", table.c.as_of <= as_of)
+        .order_by(table.c.as_of.desc())
+        .limit(1)
+    )
+    return wh.read_frame(stmt)
+
+
 def row_count(wh: Warehouse, table: str) -> int | None:
     table_obj = table_of(wh, table)
     return wh.count(table_obj) if table_obj is not None else None

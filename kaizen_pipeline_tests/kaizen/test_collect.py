@@ -7,7 +7,8 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
-from kaizen_pipeline.kaizen import collect
+from kaizen_pipeline.kaizen import collect, store
+from kaizen_pipeline.warehouse import Warehouse
 
 AS_OF = datetime(2026, 3, 10, 0, 0)
 
@@ -96,23 +97,50 @@ def test_signal_hit_rate_against_realised_moves() -> None:
     assert reading.value == 0.5 and reading.sample_size == 2
 
 
-def test_backtest_reads_the_newest_book_row() -> None:
-    results = pd.DataFrame(
-        [
-            {"as_of": "2026-03-08", "market_id": "*", "direction": "*", "sharpe": 0.5, "max_drawdown": 0.3},
-            {"as_of": "2026-03-09", "market_id": "*", "direction": "*", "sharpe": 1.2, "max_drawdown": 0.1},
-            {
-                "as_of": "2026-03-09",
-                "market_id": "m1",
-                "direction": "YES",
-                "sharpe": 9.0,
-                "max_drawdown": 0.9,
-            },
-            {"as_of": "2026-03-11", "market_id": "*", "direction": "*", "sharpe": 7.0, "max_drawdown": 0.0},
-        ]
-    )
-    readings, skipped = collect.backtest_readings(results, AS_OF)
+def test_backtest_reads_the_newest_book_row_at_or_before_the_day(warehouse: Warehouse) -> None:
+    base = {"start_ts": datetime(2026, 3, 1), "bars": 10, "fees": 0.0, "slippage": 0.0, "holding_bars": 0}
+    rows = [
+        {
+            **base,
+            "as_of": datetime(2026, 3, 8),
+            "market_id": "*",
+            "direction": "*",
+            "sharpe": 0.5,
+            "max_drawdown": -0.3,
+        },
+        {
+            **base,
+            "as_of": datetime(2026, 3, 9),
+            "market_id": "*",
+            "direction": "*",
+            "sharpe": 1.2,
+            "max_drawdown": -0.1,
+        },
+        {
+            **base,
+            "as_of": datetime(2026, 3, 9),
+            "market_id": "m1",
+            "direction": "YES",
+            "sharpe": 9.0,
+            "max_drawdown": -0.9,
+        },
+        {
+            **base,
+            "as_of": datetime(2026, 3, 11),
+            "market_id": "*",
+            "direction": "*",
+            "sharpe": 7.0,
+            "max_drawdown": 0.0,
+        },
+    ]
+    table = warehouse.table("backtest_results")
+    required = {c.name: 0 for c in table.columns if not c.nullable and c.name not in rows[0]}
+    warehouse.upsert(table, [{**required, **r} for r in rows])
+    readings, skipped = collect.backtest_readings(store.backtest_book(warehouse, AS_OF))
     assert {r.metric: r.value for r in readings} == {"backtest_sharpe": 1.2, "backtest_max_drawdown": 0.1}
     assert skipped == {}
-    _, skipped = collect.backtest_readings(results.drop(columns=["sharpe"]), AS_OF)
-    assert "no sharpe column" in skipped["backtest_sharpe"]
+    _, skipped = collect.backtest_readings(store.backtest_book(warehouse, datetime(2026, 3, 1)))
+    assert "materialize the backtest group" in skipped["backtest_sharpe"]
+    nan_row = store.backtest_book(warehouse, AS_OF).assign(sharpe=float("nan"))
+    _, skipped = collect.backtest_readings(nan_row)
+    assert skipped == {"backtest_sharpe": "backtest_results.sharpe is not a finite number"}
