@@ -13,15 +13,16 @@ ingest_job = dg.define_asset_job(
 )
 
 
-def frequency_cron(minutes: int) -> str:
-    """Cron expression firing every ``minutes`` minutes, aligned to the hour or the day."""
+def frequency_cron(minutes: int, key: str = "data_collection.frequency_minutes") -> str:
+    """Cron expression firing every ``minutes`` minutes, aligned to the hour or the day.
+
+    ``key`` names the config key in the error when the period has no cron form.
+    """
     if minutes < 60 and 60 % minutes == 0:
         return f"*/{minutes} * * * *"
     if minutes % 60 == 0 and 24 % (minutes // 60) == 0:
         return f"0 */{minutes // 60} * * *" if minutes < 1440 else "0 0 * * *"
-    raise ValueError(
-        f"data_collection.frequency_minutes={minutes} has no cron form: use a divisor of 60, or whole hours dividing 24"
-    )
+    raise ValueError(f"{key}={minutes} has no cron form: use a divisor of 60, or whole hours dividing 24")
 
 
 def build_ingest_schedule(settings: Settings) -> dg.ScheduleDefinition:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from kaizen_pipeline.ingest.schedules import frequency_cron
 from kaizen_pipeline.ops.assets import ALERT_PRIORITY_TAG
 from kaizen_pipeline.settings import Settings
 
@@ -31,14 +32,6 @@ daily_ops_summary_job = dg.define_asset_job(
 OPS_JOBS = [ops_health_job, database_backup_job, warehouse_maintenance_job, daily_ops_summary_job]
 
 
-def minutes_cron(minutes: int) -> str:
-    """Cron for 'every N minutes' (N dividing an hour or a day; otherwise the nearest such period below)."""
-    if minutes < 60:
-        step = max(d for d in range(1, minutes + 1) if 60 % d == 0)
-        return "* * * * *" if step == 1 else f"*/{step} * * * *"
-    return hours_cron(max(1, minutes // 60), minute=0)
-
-
 def hours_cron(hours: int, minute: int = 15) -> str:
     """Cron for 'every N hours' at ``minute`` past (whole days when N is a multiple of 24)."""
     if hours % 24 == 0:
@@ -58,7 +51,7 @@ def build_ops_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
         dg.ScheduleDefinition(
             name="ops_health_schedule",
             job=ops_health_job,
-            cron_schedule=minutes_cron(settings.ops.health_interval_minutes),
+            cron_schedule=frequency_cron(settings.ops.health_interval_minutes, "ops.health_interval_minutes"),
             execution_timezone="UTC",
             default_status=status,
             description=f"health_report every {settings.ops.health_interval_minutes} minutes (ops.health_interval_minutes).",

@@ -8,9 +8,10 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from kaizen_pipeline.ingest.schedules import frequency_cron
 from kaizen_pipeline.ops.assets import build_ops_assets
 from kaizen_pipeline.ops.defs import build_defs
-from kaizen_pipeline.ops.schedules import hours_cron, minutes_cron
+from kaizen_pipeline.ops.schedules import hours_cron
 from kaizen_pipeline.ops.summary import RunFact, daily_summary_row
 from kaizen_pipeline.resources import build_resources
 from kaizen_pipeline.settings import Settings, get_settings, load_settings
@@ -23,9 +24,9 @@ def _asset(settings: Settings, name: str) -> dg.AssetsDefinition:
 
 
 def test_cron_helpers() -> None:
-    assert minutes_cron(5) == "*/5 * * * *"
-    assert minutes_cron(7) == "*/6 * * * *"  # the nearest period dividing the hour, never longer
-    assert minutes_cron(120) == "0 */2 * * *"
+    assert frequency_cron(5, "ops.health_interval_minutes") == "*/5 * * * *"
+    with pytest.raises(ValueError, match="ops.health_interval_minutes=7 has no cron form"):
+        frequency_cron(7, "ops.health_interval_minutes")
     assert hours_cron(24) == "15 2 * * *"
     assert hours_cron(6) == "15 */6 * * *"
     assert hours_cron(48) == "15 2 */2 * *"
