@@ -521,9 +521,6 @@ class OpsSettings(_Section):
         True, description="Default status of the ops schedules and the alert sensor."
     )
     health_interval_minutes: int = Field(5, ge=1, le=1440, description="health_report schedule period.")
-    stale_price_minutes: int = Field(
-        30, ge=1, description="Newest price_points row older than this: stale data."
-    )
     min_free_disk_mb: int = Field(
         500, ge=0, description="Free disk below this (warehouse, backups, logs): error."
     )

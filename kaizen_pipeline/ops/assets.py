@@ -42,7 +42,7 @@ HEALTH_CHECKS: dict[str, tuple[tuple[str, ...], str]] = {
     ),
     "price_data_fresh": (
         ("price_freshness",),
-        "Newest price_points row younger than ops.stale_price_minutes.",
+        "Newest price_points row younger than quality.stale_after_minutes.",
     ),
     "apis_reachable": (
         ("api_gamma", "api_clob", "api_data", "api_x"),
@@ -120,7 +120,7 @@ def gather_health(
         newest = to_naive_utc(wh.scalar("SELECT max(ts) FROM price_points"))
         results.append(
             health.probe_price_freshness(
-                newest, pipeline_now(settings), settings.ops.stale_price_minutes, "price_points.ts"
+                newest, pipeline_now(settings), settings.quality.stale_after_minutes, "price_points.ts"
             )
         )
         token_id = wh.scalar("SELECT yes_token_id FROM market_snapshots ORDER BY snapshot_ts DESC LIMIT 1")

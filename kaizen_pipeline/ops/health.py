@@ -76,7 +76,7 @@ def probe_price_freshness(
     age = max(0.0, (now - newest).total_seconds() / 60)
     if age > stale_minutes:
         detail = (
-            f"newest price data ({what}) is {age:.0f} min old, older than ops.stale_price_minutes={stale_minutes}: "
+            f"newest price data ({what}) is {age:.0f} min old, older than quality.stale_after_minutes={stale_minutes}: "
             "check that the ingest schedule is running and its last runs succeeded"
         )
         return ProbeResult("price_freshness", "warn", detail, round(age, 1), stale_minutes, "min")
