@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from kaizen_pipeline.ingest.parsers import Reject
 from kaizen_pipeline.ingest.queries import keyword_query, market_search_query
 from kaizen_pipeline.ingest.transport import ApiError, CallStats, gather_bounded
 from kaizen_pipeline.settings import Settings, pipeline_now
-from kaizen_pipeline.warehouse import Warehouse, utcnow
+from kaizen_pipeline.warehouse import Warehouse
 from kaizen_pipeline.warehouse.schema import (
     ingestion_runs,
     market_snapshots,
@@ -320,9 +321,14 @@ def run_collection(
     http_transport: httpx.AsyncBaseTransport | None = None,
     now: datetime | None = None,
 ) -> CollectResult:
-    """Run one collector in its own HTTP session; record rejects and the ingestion run, even on failure."""
-    started = utcnow()
+    """Run one collector in its own HTTP session; record rejects and the ingestion run, even on failure.
+
+    Run times are on the pipeline clock (the frozen demo clock when set) so that readers filtering
+    ``ingestion_runs`` by day, like the kaizen metrics, see replayed days where they happened.
+    """
     now = now or pipeline_now(settings)
+    started = now
+    wall_start = time.monotonic()
     clients = build_clients(settings, http_transport)
 
     async def go() -> CollectResult:
@@ -333,7 +339,7 @@ def run_collection(
         result = asyncio.run(go())
     except Exception as exc:
         failed = CollectResult(asset, stats=clients.stats, degraded=False, degraded_reason=str(exc)[:500])
-        _record_run(warehouse, run_id, settings.source, started, failed, status="failed")
+        _record_run(warehouse, run_id, settings.source, started, wall_start, failed, status="failed")
         raise
     result.stats = clients.stats
     if result.rejects:
@@ -344,6 +350,7 @@ def run_collection(
         run_id,
         settings.source,
         started,
+        wall_start,
         result,
         status="degraded" if result.degraded else "success",
     )
@@ -351,7 +358,14 @@ def run_collection(
 
 
 def _record_run(
-    warehouse: Warehouse, run_id: str, source: str, started: datetime, result: CollectResult, *, status: str
+    warehouse: Warehouse,
+    run_id: str,
+    source: str,
+    started: datetime,
+    wall_start: float,
+    result: CollectResult,
+    *,
+    status: str,
 ) -> None:
     warehouse.upsert(
         ingestion_runs,
@@ -361,7 +375,7 @@ def _record_run(
                 "asset": result.asset,
                 "source": source,
                 "started_at": started,
-                "finished_at": utcnow(),
+                "finished_at": started + timedelta(seconds=time.monotonic() - wall_start),
                 "status": status,
                 **result.stats.as_dict(),
                 "rows_written": result.rows_written,
