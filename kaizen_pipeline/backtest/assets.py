@@ -21,13 +21,13 @@ from kaizen_pipeline.backtest.plots import (
     sensitivity_figure,
     walk_forward_figure,
 )
-from kaizen_pipeline.backtest.rules import Thresholds
 from kaizen_pipeline.backtest.run import BookRun, run_book
 from kaizen_pipeline.backtest.sensitivity import SensitivityConfig, sensitivity_table
 from kaizen_pipeline.backtest.stress import StressConfig, stress_scenarios
 from kaizen_pipeline.backtest.walk_forward import WalkForwardConfig
 from kaizen_pipeline.backtest.walk_forward import walk_forward as run_walk_forward
 from kaizen_pipeline.reporting import figure_markdown, markdown_table
+from kaizen_pipeline.research.signals import SignalThresholds
 from kaizen_pipeline.resources import WarehouseResource
 from kaizen_pipeline.settings import Settings, get_settings
 
@@ -208,7 +208,7 @@ def sensitivity_analysis(
     table = sensitivity_table(
         inputs.features,
         BookConfig.from_settings(settings),
-        Thresholds.from_settings(settings),
+        SignalThresholds.from_settings(settings),
         SensitivityConfig.from_settings(settings),
         _bucket_minutes(settings),
     )
@@ -235,7 +235,11 @@ def walk_forward(context: AssetExecutionContext, warehouse: WarehouseResource) -
     config = BookConfig.from_settings(settings)
     wf_config = WalkForwardConfig.from_settings(settings)
     result = run_walk_forward(
-        inputs.features, config, wf_config, Thresholds.from_settings(settings), _bucket_minutes(settings)
+        inputs.features,
+        config,
+        wf_config,
+        SignalThresholds.from_settings(settings),
+        _bucket_minutes(settings),
     )
     rows = write_slice(wh, "walk_forward", result.windows, as_of)
     meta = _common(inputs, as_of, rows) | {k: _num(v) for k, v in result.summary.items()}

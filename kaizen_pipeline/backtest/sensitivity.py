@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from kaizen_pipeline.backtest.book import BookConfig, build_book, price_grid
-from kaizen_pipeline.backtest.rules import Thresholds, rule_signals
+from kaizen_pipeline.backtest.rules import rule_signals
 from kaizen_pipeline.backtest.run import run_book
+from kaizen_pipeline.research.signals import SignalThresholds
 
 SENSITIVITY_METRICS = ["total_return", "sharpe", "max_drawdown", "win_rate", "num_trades"]
 THRESHOLD_PARAMETERS = {"rvr_threshold": "rvr", "roc_threshold": "roc", "hype_threshold": "hype"}
@@ -35,14 +36,14 @@ class SensitivityConfig:
 def sensitivity_table(
     features: pd.DataFrame,
     config: BookConfig,
-    thresholds: Thresholds,
+    thresholds: SignalThresholds,
     sensitivity: SensitivityConfig,
     bucket_minutes: int,
 ) -> pd.DataFrame:
     """Rows: parameter, multiplier, value, SENSITIVITY_METRICS and each metric's change from the baseline."""
     grid = price_grid(features, config.price_floor) if len(features) else pd.DataFrame()
 
-    def metrics_for(cfg: BookConfig, th: Thresholds) -> dict[str, float]:
+    def metrics_for(cfg: BookConfig, th: SignalThresholds) -> dict[str, float]:
         book = build_book(features, rule_signals(features, th, bucket_minutes), cfg, grid=grid)
         return run_book(book, cfg).book_metrics
 

@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from kaizen_pipeline.backtest.book import Book, BookConfig, build_book, price_grid
-from kaizen_pipeline.backtest.rules import Thresholds, rule_signals
+from kaizen_pipeline.backtest.rules import rule_signals
 from kaizen_pipeline.backtest.run import run_book
+from kaizen_pipeline.research.signals import SignalThresholds
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ class WalkForwardConfig:
             tuple(wf.hype_grid),
         )
 
-    def grid(self) -> list[Thresholds]:
-        return [Thresholds(*t) for t in itertools.product(self.rvr_grid, self.roc_grid, self.hype_grid)]
+    def grid(self) -> list[SignalThresholds]:
+        return [SignalThresholds(*t) for t in itertools.product(self.rvr_grid, self.roc_grid, self.hype_grid)]
 
 
 @dataclass
@@ -77,7 +78,7 @@ def walk_forward(
     features: pd.DataFrame,
     config: BookConfig,
     wf: WalkForwardConfig,
-    default: Thresholds,
+    default: SignalThresholds,
     bucket_minutes: int,
 ) -> WalkForwardResult:
     """Rolling train/test windows with a grid search on each train window (module docstring)."""
@@ -90,7 +91,7 @@ def walk_forward(
     candidates = wf.grid()
     if default not in candidates:
         candidates.append(default)  # the fallback when nothing trades in a train window
-    books: dict[Thresholds, Book] = {
+    books: dict[SignalThresholds, Book] = {
         th: build_book(features, rule_signals(features, th, bucket_minutes), config, grid=grid_prices)
         for th in candidates
     }

@@ -305,9 +305,9 @@ def trading_signals(
             "risk_reason": dg.MetadataValue.text(reason or "-"),
             "thresholds": dg.MetadataValue.json(
                 {
-                    "rvr_threshold": cfg.thresholds.rvr_threshold,
-                    "roc_threshold": cfg.thresholds.roc_threshold,
-                    "hype_threshold": cfg.thresholds.hype_threshold,
+                    "rvr_threshold": cfg.thresholds.rvr,
+                    "roc_threshold": cfg.thresholds.roc,
+                    "hype_threshold": cfg.thresholds.hype,
                 }
             ),
             "latest_signals": dg.MetadataValue.md(markdown_table(recent[cols], max_rows=15)),

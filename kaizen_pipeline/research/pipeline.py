@@ -16,16 +16,9 @@ from kaizen_pipeline.research.features import FeatureConfig
 from kaizen_pipeline.research.hype import BotConfig, HypeConfig
 from kaizen_pipeline.research.portfolio import SizingConfig
 from kaizen_pipeline.research.risk import PaperBookConfig, RiskLimits, run_risk_gate
-from kaizen_pipeline.research.signals import signal_rule
+from kaizen_pipeline.research.signals import SignalThresholds, signal_rule
 from kaizen_pipeline.settings import Settings
 from kaizen_pipeline.warehouse import to_naive_utc
-
-
-@dataclass(frozen=True)
-class SignalThresholds:
-    rvr_threshold: float = 2.0
-    roc_threshold: float = 0.10
-    hype_threshold: float = 70.0
 
 
 @dataclass(frozen=True)
@@ -89,7 +82,7 @@ def research_config(settings: Settings) -> ResearchConfig:
             prewhiten_order=r.corr_prewhiten_order,
             winsor_mad=r.corr_winsor_mad,
         ),
-        thresholds=SignalThresholds(s.rvr_threshold, s.roc_threshold, s.hype_threshold),
+        thresholds=SignalThresholds.from_settings(settings),
         limits=RiskLimits(
             daily=settings.risk.daily,
             weekly=settings.risk.weekly,
@@ -124,9 +117,9 @@ def gated_signals(
     """signal_rule on the features, then the risk gate: (accepted, blocked, risk timeline)."""
     candidates = signal_rule(
         features,
-        thresholds.rvr_threshold,
-        thresholds.roc_threshold,
-        thresholds.hype_threshold,
+        thresholds.rvr,
+        thresholds.roc,
+        thresholds.hype,
         bucket_minutes=book.bucket_minutes,
     )
     prices = features[["market_id", "bucket_ts", "yes_price"]]

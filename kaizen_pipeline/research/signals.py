@@ -16,6 +16,9 @@ bar, ``fill_ts`` = t + one bucket (the backtest trades at the price of that buck
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -33,6 +36,27 @@ SIGNAL_COLUMNS = [
     "hype_index",
     "category",
 ]
+
+
+@dataclass(frozen=True)
+class SignalThresholds:
+    """The signal rule's thresholds: relative volume ratio, rate of change, hype index."""
+
+    rvr: float
+    roc: float
+    hype: float
+
+    def scaled(self, name: str, factor: float) -> SignalThresholds:
+        """One threshold times ``factor`` (hype stays inside its 0..100 scale)."""
+        values = {"rvr": self.rvr, "roc": self.roc, "hype": self.hype}
+        values[name] = values[name] * factor
+        values["hype"] = min(max(values["hype"], 0.0), 100.0)
+        return SignalThresholds(**values)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> SignalThresholds:
+        sig = settings.signals
+        return cls(rvr=sig.rvr_threshold, roc=sig.roc_threshold, hype=sig.hype_threshold)
 
 
 def signal_strength(

@@ -16,8 +16,9 @@ import sqlalchemy as sa
 
 from kaizen_pipeline.backtest.assets import BACKTEST_ASSETS
 from kaizen_pipeline.backtest.book import BookConfig, build_book
-from kaizen_pipeline.backtest.rules import Thresholds, rule_signals
+from kaizen_pipeline.backtest.rules import rule_signals
 from kaizen_pipeline.backtest.run import run_book
+from kaizen_pipeline.research.signals import SignalThresholds
 from kaizen_pipeline.resources import WarehouseResource
 from kaizen_pipeline.settings import Settings, get_settings
 from kaizen_pipeline.warehouse import Warehouse
@@ -70,7 +71,7 @@ def seed_research(
     wh: Warehouse, features: pd.DataFrame, settings: Settings, with_signals: bool = True
 ) -> pd.DataFrame:
     write_research_table(wh, "market_features", features.assign(category="politics"))
-    signals = rule_signals(features, Thresholds.from_settings(settings), 15)
+    signals = rule_signals(features, SignalThresholds.from_settings(settings), 15)
     signals = signals[["market_id", "bucket_ts", "direction"]].assign(strength=0.5, category="politics")
     if not with_signals:
         signals = signals.iloc[:0]

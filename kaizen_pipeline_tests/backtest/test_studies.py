@@ -21,14 +21,15 @@ from kaizen_pipeline.backtest.monte_carlo import (
     summarize_runs,
     trade_bootstrap_runs,
 )
-from kaizen_pipeline.backtest.rules import Thresholds, rule_signals
+from kaizen_pipeline.backtest.rules import rule_signals
 from kaizen_pipeline.backtest.run import run_book
 from kaizen_pipeline.backtest.sensitivity import SensitivityConfig, sensitivity_table
 from kaizen_pipeline.backtest.stress import StressConfig, scale_volatility, stress_scenarios
 from kaizen_pipeline.backtest.walk_forward import WalkForwardConfig, walk_forward, window_starts
+from kaizen_pipeline.research.signals import SignalThresholds
 
 CONFIG = BookConfig(fees=0.002, slippage=0.005, holding_bars=16)
-THRESHOLDS = Thresholds(rvr=2.0, roc=0.05, hype=50.0)
+THRESHOLDS = SignalThresholds(rvr=2.0, roc=0.05, hype=50.0)
 
 
 @pytest.fixture
@@ -228,7 +229,7 @@ def test_walk_forward_windows_roll_and_pick_the_best_train_triple(features: pd.D
         book = build_book(features, rule_signals(features, th, 15), CONFIG).slice(lo, hi)
         m = run_book(book, CONFIG).book_metrics
         scores[th] = m["sharpe"] if m["num_trades"] else -np.inf
-    chosen = Thresholds(first["rvr_threshold"], first["roc_threshold"], first["hype_threshold"])
+    chosen = SignalThresholds(first["rvr_threshold"], first["roc_threshold"], first["hype_threshold"])
     assert scores[chosen] == max(scores.values())
     assert first["is_sharpe"] == pytest.approx(scores[chosen])
     s = result.summary

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from kaizen_pipeline.research.features import FeatureConfig, build_market_features
 from kaizen_pipeline.research.hype import BotConfig, HypeConfig, build_hype_scores
-from kaizen_pipeline.research.pipeline import SignalThresholds, gated_signals
+from kaizen_pipeline.research.pipeline import gated_signals
 from kaizen_pipeline.research.risk import PaperBookConfig, RiskLimits
+from kaizen_pipeline.research.signals import SignalThresholds
 
 T0 = pd.Timestamp("2026-03-02")
 N = 60
@@ -23,7 +24,7 @@ FEATURES = FeatureConfig(rvr_recent_buckets=2, rvr_baseline_buckets=8, rvr_min_p
                          volatility_window_buckets=8)  # fmt: skip
 HYPE = HypeConfig(window_buckets=8, min_periods=4)
 # Loose thresholds and a big stake, so that signals fire and the risk gate trips often.
-THRESHOLDS = SignalThresholds(rvr_threshold=1.0, roc_threshold=0.02, hype_threshold=30)
+THRESHOLDS = SignalThresholds(rvr=1.0, roc=0.02, hype=30)
 BOOK = PaperBookConfig(stake=0.2, hold_buckets=3)
 LIMITS = RiskLimits(daily=0.05, weekly=0.10, monthly=0.20, circuit_breaker=0.15)
 
