@@ -83,8 +83,11 @@ def test_replayed_demo_days_measure_a_logged_improvement(monkeypatch: pytest.Mon
 
     impact = wh.read_frame("SELECT * FROM improvement_impact").iloc[0]
     signals = metrics[metrics["metric"] == "signals_per_day"].set_index("ts")["value"].sort_index()
-    shipped = signals.index >= ship_time
-    actual = signals[shipped].mean() - signals[~shipped].mean()
+    window = timedelta(days=settings.kaizen.impact_window_days)  # the days either side the impact compares
+    before = signals[(signals.index >= ship_time - window) & (signals.index < ship_time)]
+    after = signals[(signals.index >= ship_time) & (signals.index < ship_time + window)]
+    assert len(before) >= 2 and len(after) >= 2
+    actual = after.mean() - before.mean()
     assert impact["actual_effect"] == pytest.approx(actual)
     cost = 2.0 * settings.kaizen.hourly_rate_usd
     value_per_unit = next(m.value_per_unit for m in settings.kaizen.metrics if m.name == "signals_per_day")

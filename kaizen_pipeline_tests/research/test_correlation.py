@@ -15,6 +15,7 @@ from kaizen_pipeline.research.correlation import (
     granger_pvalue,
     hype_price_correlations,
     lagged_correlations,
+    lead_lag_recovery,
     winsorize_mad,
 )
 
@@ -113,3 +114,24 @@ def test_only_the_longest_complete_run_is_used() -> None:
     panel.loc[100, "hype"] = np.nan
     res = hype_price_correlations(panel, CorrelationConfig()).iloc[0]
     assert res["n_samples"] == 499
+
+
+def test_lead_lag_recovery_needs_significance_lag_and_direction() -> None:
+    found = pd.DataFrame(
+        {
+            "market_id": ["hit", "wrong_lag", "wrong_sign", "not_sig", "null_ok", "null_false_alarm"],
+            "significant": [True, True, True, False, False, True],
+            "best_lag": pd.array([4, 3, 4, 4, 1, 2], dtype="Int64"),
+            "lead_direction": [1, 1, -1, 1, 1, 1],
+            "granger_p_adj": [0.001, 0.01, 0.01, 0.3, 0.8, 0.02],
+        }
+    )
+    lags = {"hit": 4, "wrong_lag": 4, "wrong_sign": 4, "not_sig": 4, "missing_row": 2,
+            "null_ok": None, "null_false_alarm": None}  # fmt: skip
+    score = lead_lag_recovery(found, lags, {m: 1 for m in lags})
+    assert (score.recovered, score.leads, score.clean, score.no_lead) == (1, 5, 1, 2)
+    assert score.recovered_share == pytest.approx(0.2) and score.clean_share == pytest.approx(0.5)
+    assert sorted(score.misses["market_id"]) == [
+        "missing_row", "not_sig", "null_false_alarm", "wrong_lag", "wrong_sign"
+    ]  # fmt: skip
+    assert "1/5 = 20%" in score.summary() and "1/2 = 50%" in score.summary()

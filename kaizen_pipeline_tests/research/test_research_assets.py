@@ -8,16 +8,19 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from kaizen_pipeline.ingest.assets import INGEST_ASSETS
 from kaizen_pipeline.ingest.simulator import DemoWorld
+from kaizen_pipeline.research.assets import hype_price_correlations, hype_scores, market_features
 from kaizen_pipeline.research.checks import (
     category_cap,
     no_signals_while_halted,
     position_cap,
     total_exposure_cap,
 )
-from kaizen_pipeline.resources import WarehouseResource, warehouse_for
+from kaizen_pipeline.research.correlation import lead_lag_recovery
+from kaizen_pipeline.resources import WarehouseResource, build_resources, warehouse_for
 from kaizen_pipeline.warehouse import Warehouse
-from kaizen_pipeline_tests.research.conftest import DemoRun, demo_env, materialize_research
+from kaizen_pipeline_tests.research.conftest import DEMO_ENV, DemoRun, demo_env, materialize_research
 
 RESEARCH_TABLES = [
     "hype_scores",
@@ -44,25 +47,35 @@ def test_planted_lead_lags_are_recovered(demo_run: DemoRun) -> None:
     """The key proof: >= 80 % of planted leads found at the planted lag, >= 90 % of the others clean."""
     found = _warehouse(demo_run).read_frame("SELECT * FROM hype_price_correlations")
     world = DemoWorld.from_settings(demo_run.settings)
-    planted, direction = world.planted_lead_lags(), world.planted_direction()
-    found = found[found["market_id"].isin(planted)]
-    found["significant"] = found["significant"].astype(bool)
-    assert len(found) == len(planted) == 50
-    lead = found[found["market_id"].map(planted).notna()]
-    null = found[found["market_id"].map(planted).isna()]
-    recovered = (
-        lead["significant"]
-        & (lead["best_lag"] == lead["market_id"].map(planted))
-        & (lead["lead_direction"] == lead["market_id"].map(direction))
-    )
-    recovered_share, clean_share = recovered.mean(), (~null["significant"]).mean()
-    report = (
-        f"planted leads recovered: {recovered.sum()}/{len(lead)} = {recovered_share:.0%}; "
-        f"no-lead markets clean: {(~null['significant']).sum()}/{len(null)} = {clean_share:.0%}"
-    )
-    print(report)
-    assert recovered_share >= 0.80, report
-    assert clean_share >= 0.90, report
+    assert len(world.planted_lead_lags()) == 50
+    score = lead_lag_recovery(found, world.planted_lead_lags(), world.planted_direction())
+    print(score.summary())
+    assert score.recovered_share >= 0.80, score.summary()
+    assert score.clean_share >= 0.90, score.summary()
+
+
+def test_planted_lead_lags_are_recovered_in_another_week(tmp_path: Path) -> None:
+    """The proof is not one lucky window: a week that fell to 78 % before the simulator had enough bursts."""
+    (tmp_path / "config.yaml").write_text("{}\n")
+    env = {
+        **DEMO_ENV,
+        "KAIZEN_DEMO__FROZEN_NOW": "2026-08-21T08:30:00Z",
+        "KAIZEN_CONFIG": str(tmp_path / "config.yaml"),
+        "KAIZEN_DATABASE__PATH": str(tmp_path / "wh.sqlite"),
+    }
+    with demo_env(env) as settings, dg.DagsterInstance.ephemeral() as instance:
+        resources = build_resources(settings)
+        dg.materialize(INGEST_ASSETS, resources=resources, instance=instance)
+        dg.materialize(
+            [hype_scores, market_features, hype_price_correlations], resources=resources, instance=instance
+        )
+        found = warehouse_for(settings.database.sqlalchemy_url()).read_frame(
+            "SELECT * FROM hype_price_correlations"
+        )
+        world = DemoWorld.from_settings(settings)
+    score = lead_lag_recovery(found, world.planted_lead_lags(), world.planted_direction())
+    print(score.summary())
+    assert score.recovered_share >= 0.80 and score.clean_share >= 0.90, score.summary()
 
 
 def test_every_table_is_written_and_metadata_shows_tables_and_charts(demo_run: DemoRun) -> None:
