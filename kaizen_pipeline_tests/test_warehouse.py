@@ -1,11 +1,16 @@
 """Warehouse: idempotent upserts on natural keys, on SQLite and (when configured) PostgreSQL."""
 
+import multiprocessing
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pytest
+import sqlalchemy as sa
 
 from kaizen_pipeline.warehouse import Warehouse
-from kaizen_pipeline.warehouse.schema import price_points
+from kaizen_pipeline.warehouse.schema import metadata, price_points
 
 
 def _points(prices: list[float]) -> list[dict]:
@@ -62,4 +67,34 @@ def test_sqlite_warehouse_uses_wal_and_creates_its_directory(tmp_path) -> None:
         "rejected_records",
         "ingestion_runs",
     }
+    wh.dispose()
+
+
+def _open_warehouse(url: str, start: Any) -> str:
+    start.wait()  # every process opens at the same moment, as parallel Dagster steps do
+    try:
+        Warehouse(url).dispose()
+    except Exception as exc:  # reported to the parent: a traceback from a pool worker is lost
+        return f"{type(exc).__name__}: {exc}"
+    return "ok"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_parallel_steps_can_create_the_schema_at_once(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Step processes of one run all open the warehouse; creating the tables must not race."""
+    url = (
+        f"sqlite:///{tmp_path / 'fresh.sqlite'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    processes = 6
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager, ctx.Pool(processes) as pool:
+        start = manager.Barrier(processes)
+        outcomes = pool.starmap(_open_warehouse, [(url, start)] * processes)
+    assert outcomes == ["ok"] * processes
+    wh = Warehouse(url, create=False)
+    assert set(metadata.tables) <= set(sa.inspect(wh.engine).get_table_names())
     wh.dispose()

@@ -21,6 +21,8 @@ from sqlalchemy.engine import Engine
 from kaizen_pipeline.warehouse.schema import metadata
 
 DEFAULT_BATCH_SIZE = 2000
+# Any fixed 64-bit number: it names the lock the processes creating the schema take in turn.
+SCHEMA_LOCK_KEY = 0x6B61697A656E
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,19 @@ class Warehouse:
         return self.engine.dialect.name
 
     def create_all(self) -> None:
-        metadata.create_all(self.engine)
+        """Create missing tables; safe when several step processes open a fresh warehouse at once.
+
+        ``create_all`` checks then creates, so two processes can both see a table missing. Holding
+        the database's write lock (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock) across
+        the check and the create makes the second process wait and then find every table there.
+        """
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            elif self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            metadata.create_all(conn)
+            conn.commit()
 
     def table(self, name: str) -> sa.Table:
         return metadata.tables[name]
