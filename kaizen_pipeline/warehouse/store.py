@@ -6,6 +6,8 @@ The same code runs on SQLite (WAL mode, the default) and PostgreSQL; only the UR
 from __future__ import annotations
 
 import math
+import sqlite3
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -73,14 +75,35 @@ def _records(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> list[dict[str,
     return [{k: _clean_value(v) for k, v in r.items()} for r in raw]
 
 
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+
+
+def _enable_wal(cur: Any) -> None:
+    """Switch the file to WAL once; WAL lets readers (the UI, backups) work while an asset writes.
+
+    The switch needs the file to itself and SQLite answers "database is locked" at once instead of
+    waiting, so parallel steps opening a new warehouse retry until one of them has made it WAL
+    (the mode is stored in the file).
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _install_sqlite_pragmas(engine: Engine) -> None:
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
-        # WAL lets readers (the UI, backups) work while an asset writes.
-        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
+        _enable_wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
 
@@ -90,7 +113,7 @@ def create_warehouse_engine(url: str) -> Engine:
     if sa_url.get_backend_name() == "sqlite":
         if sa_url.database and sa_url.database != ":memory:":
             Path(sa_url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(sa_url, connect_args={"timeout": 30})
+        engine = sa.create_engine(sa_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
         _install_sqlite_pragmas(engine)
         return engine
     return sa.create_engine(sa_url, pool_pre_ping=True)
