@@ -1,6 +1,7 @@
 """Warehouse: idempotent upserts on natural keys, on SQLite and (when configured) PostgreSQL."""
 
 import multiprocessing
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -98,3 +99,18 @@ def test_parallel_steps_can_create_the_schema_at_once(
     wh = Warehouse(url, create=False)
     assert set(metadata.tables) <= set(sa.inspect(wh.engine).get_table_names())
     wh.dispose()
+
+
+def test_opening_an_existing_warehouse_does_not_wait_for_a_writer(tmp_path: Path) -> None:
+    """A step starting while another holds a long write transaction opens the warehouse at once."""
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    Warehouse(url).dispose()
+    writer = sqlite3.connect(tmp_path / "wh.sqlite", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # e.g. a long replace() of a research table
+    try:
+        wh = Warehouse(url)  # would wait out the busy timeout and fail if it took the write lock
+        assert wh.count(price_points) == 0
+        wh.dispose()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

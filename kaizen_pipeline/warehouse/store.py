@@ -140,6 +140,9 @@ class Warehouse:
         the check and the create makes the second process wait and then find every table there.
         """
         with self.engine.connect() as conn:
+            if set(metadata.tables) <= set(sa.inspect(conn).get_table_names()):
+                return  # the usual case: no lock, so a step never waits behind another's long write
+        with self.engine.connect() as conn:
             if self.dialect == "sqlite":
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             elif self.dialect == "postgresql":
