@@ -43,6 +43,7 @@ from kaizen_pipeline.warehouse import Warehouse, utcnow
 RUN_COLUMNS = ["run_id", "job_name", "status", "start", "end"]
 STEP_COLUMNS = ["run_id", "step_key", "status", "start", "end"]
 CHECK_COLUMNS = ["run_id", "check", "passed", "timestamp"]
+NO_METRICS = "no kaizen_metrics yet: materialize kaizen_metrics first"
 
 
 @dataclass
@@ -169,16 +170,24 @@ def _add(result: collect.Reading | str, name: str, readings: list, skipped: dict
         readings.append(result)
 
 
+def recent_history(wh: Warehouse, settings: Settings) -> tuple[datetime, pd.DataFrame] | None:
+    """The newest metric day and the ``kaizen.history_days`` of metric history before it (None: no metrics)."""
+    as_of = store.newest_metric_day(wh)
+    if as_of is None:
+        return None
+    return as_of, store.metric_history(wh, since=as_of - timedelta(days=settings.kaizen.history_days))
+
+
 # --- metric_trends ----------------------------------------------------------------------------
 
 
 def compute_trends(wh: Warehouse, settings: Settings) -> StepResult:
     ks = settings.kaizen
     specs = registry(ks)
-    as_of = store.newest_metric_day(wh)
-    if as_of is None:
-        return StepResult(notes=["no kaizen_metrics yet: materialize kaizen_metrics first"])
-    history = store.metric_history(wh, since=as_of - timedelta(days=ks.history_days))
+    recent = recent_history(wh, settings)
+    if recent is None:
+        return StepResult(notes=[NO_METRICS])
+    as_of, history = recent
     rows, notes = [], []
     now = utcnow()
     for name, spec in specs.items():
@@ -216,10 +225,10 @@ def compute_forecasts(wh: Warehouse, settings: Settings) -> StepResult:
     """Forecasts, what-ifs, early warnings, anomalies and rolling-origin accuracy for every metric."""
     ks = settings.kaizen
     specs = registry(ks)
-    as_of = store.newest_metric_day(wh)
-    if as_of is None:
-        return StepResult(notes=["no kaizen_metrics yet: materialize kaizen_metrics first"])
-    history = store.metric_history(wh, since=as_of - timedelta(days=ks.history_days))
+    recent = recent_history(wh, settings)
+    if recent is None:
+        return StepResult(notes=[NO_METRICS])
+    as_of, history = recent
     improvements = store.read_improvements(wh)
     impacts = wh.read_frame("SELECT * FROM improvement_impact")
     scenarios_by_metric: dict[str, list[tuple[str, float]]] = {}
@@ -361,10 +370,11 @@ def compute_bottleneck(
 ) -> tuple[StepResult, Constraint | None]:
     ks = settings.kaizen
     specs = registry(ks)
-    as_of = store.newest_metric_day(wh)
-    if as_of is None:
-        return StepResult(notes=["no kaizen_metrics yet: materialize kaizen_metrics first"]), None
-    latest = store.latest_values(store.metric_history(wh, since=as_of - timedelta(days=ks.history_days)))
+    recent = recent_history(wh, settings)
+    if recent is None:
+        return StepResult(notes=[NO_METRICS]), None
+    as_of, history = recent
+    latest = store.latest_values(history)
     values = dict(zip(latest["metric"], latest["value"], strict=True))
     metric_rank = outcome_ranking(values, specs.values(), ks.deviation_factor)
     step_rank = pipeline_ranking(steps)
@@ -465,7 +475,7 @@ def compute_recommendations(wh: Warehouse, settings: Settings) -> StepResult:
     ks = settings.kaizen
     as_of = store.newest_metric_day(wh)
     if as_of is None:
-        return StepResult(notes=["no kaizen_metrics yet: materialize kaizen_metrics first"])
+        return StepResult(notes=[NO_METRICS])
     bottleneck = wh.table("bottleneck")
     constraint = wh.read_frame(
         sa.select(bottleneck.c.constraint_metric).where(
@@ -506,7 +516,7 @@ def compute_resource_plan(wh: Warehouse, settings: Settings) -> StepResult:
     ks = settings.kaizen
     as_of = store.newest_metric_day(wh)
     if as_of is None:
-        return StepResult(notes=["no kaizen_metrics yet: materialize kaizen_metrics first"])
+        return StepResult(notes=[NO_METRICS])
     table = wh.table("recommendations")
     recs = wh.read_frame(sa.select(table).where(table.c.as_of == as_of).order_by(table.c.rank))
     plan, frame = resource_plan(recs, ks.budget_hours, ks.budget_money)
@@ -550,7 +560,7 @@ def build_report(
     newest = store.newest_metric_day(wh)
     if as_of is None:
         if newest is None:
-            return StepResult(notes=["no kaizen_metrics yet: materialize kaizen_metrics first"])
+            return StepResult(notes=[NO_METRICS])
         as_of = newest + timedelta(days=1)  # the report covers the period holding the newest day
     history = store.metric_history(wh, since=as_of - timedelta(days=400), until=as_of)
     latest = store.latest_values(history)
