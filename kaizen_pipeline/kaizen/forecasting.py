@@ -223,11 +223,10 @@ def robust_scale(values: np.ndarray) -> float:
     x = x[~np.isnan(x)]
     if len(x) < 2:
         return 0.0
-    center = np.median(x)
-    mad = np.median(np.abs(x - center))
+    mad = float(stats.median_abs_deviation(x, scale="normal"))
     if mad > 0:
-        return float(1.4826 * mad)
-    return float(1.2533 * np.mean(np.abs(x - center)))
+        return mad
+    return float(1.2533 * np.mean(np.abs(x - np.median(x))))
 
 
 def fit_model(

@@ -71,12 +71,12 @@ class CorrelationConfig:
 
 
 def winsorize_mad(x: np.ndarray, k: float) -> np.ndarray:
-    """Clip ``x`` to median +- k x 1.4826 x MAD (unchanged when k <= 0 or the MAD is 0)."""
+    """Clip ``x`` to median +- k x 1.4826 (1/Phi^-1(0.75)) x MAD (unchanged when k <= 0 or the MAD is 0)."""
     x = np.asarray(x, dtype=float)
     if k <= 0 or len(x) == 0:
         return x
     med = float(np.median(x))
-    mad = 1.4826 * float(np.median(np.abs(x - med)))
+    mad = float(stats.median_abs_deviation(x, scale="normal"))
     if mad <= 0:
         return x
     return np.clip(x, med - k * mad, med + k * mad)
