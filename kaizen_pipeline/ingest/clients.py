@@ -21,6 +21,7 @@ from kaizen_pipeline.ingest.parsers import (
     UserRecord,
     parse_price_history,
     parse_record,
+    parse_records,
 )
 from kaizen_pipeline.ingest.transport import (
     ApiError,
@@ -42,7 +43,7 @@ MAX_GAMMA_PAGES = 100
 
 
 class GammaClient:
-    """Gamma ``GET /markets/keyset``: open binary markets, top ``max_markets`` by 24 h volume."""
+    """Gamma ``GET /markets/keyset``: open markets (binary and categorical), top ``max_markets`` by 24 h volume."""
 
     def __init__(self, transport: Transport, base_url: str, page_size: int) -> None:
         self.transport = transport
@@ -70,11 +71,9 @@ class GammaClient:
             if not isinstance(data, dict) or not isinstance(data.get("markets"), list):
                 raise ApiError(GAMMA_MARKETS, "response: expected an object with a 'markets' array")
             last_volume = None
-            for raw in data["markets"]:
-                parsed = parse_record(GammaMarket, raw, GAMMA_MARKETS, "id")
-                if isinstance(parsed, Reject):
-                    rejects.append(parsed)
-                    continue
+            page, page_rejects = parse_records(GammaMarket, data["markets"], GAMMA_MARKETS, "id")
+            rejects.extend(page_rejects)
+            for parsed in page:
                 last_volume = parsed.volume_24h
                 if parsed.closed or not parsed.active:
                     continue
@@ -107,13 +106,21 @@ class ClobClient:
             raise ApiError(
                 CLOB_PRICES_HISTORY, f"token {token_id}: expected an object with a 'history' array"
             )
-        points, rejects = parse_price_history(data["history"], CLOB_PRICES_HISTORY, token_id)
-        points = points.between(start_ts, end_ts)
-        return points, rejects
+        return parse_price_history(data["history"], CLOB_PRICES_HISTORY, token_id, start_ts, end_ts)
+
+
+@dataclass
+class TradesResult:
+    """Trades of one market since a time: unique fills, rejects, and warnings about the feed."""
+
+    trades: list[Trade] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    duplicates: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 class DataApiClient:
-    """Data API ``GET /trades`` for one market (newest first), back to ``since_ts``."""
+    """Data API ``GET /trades`` for one market (newest first), back to ``since_ts``, fills de-duplicated."""
 
     def __init__(self, transport: Transport, base_url: str, page_size: int, max_pages: int = 200) -> None:
         self.transport = transport
@@ -121,26 +128,37 @@ class DataApiClient:
         self.page_size = page_size
         self.max_pages = max_pages
 
-    async def trades_since(self, condition_id: str, since_ts: int) -> tuple[list[Trade], list[Reject]]:
-        trades: list[Trade] = []
-        rejects: list[Reject] = []
+    async def trades_since(self, condition_id: str, since_ts: int) -> TradesResult:
+        result = TradesResult()
+        seen: set[tuple[Any, ...]] = set()
+        previous_page: list[Any] | None = None
         for page in range(self.max_pages):
             params = {"market": condition_id, "limit": self.page_size, "offset": page * self.page_size}
             data, _ = await self.transport.get_json(DATA_TRADES, f"{self.base_url}/trades", params)
             if not isinstance(data, list):
                 raise ApiError(DATA_TRADES, f"market {condition_id}: expected a JSON array of trades")
+            if data and data == previous_page:
+                # A server that ignores offset serves page 1 forever: counting it again multiplies volume.
+                result.warnings.append(
+                    f"market {condition_id}: page at offset {params['offset']} repeats the previous page"
+                    " (offset ignored?); pagination stopped"
+                )
+                break
+            previous_page = data
+            trades, rejects = parse_records(Trade, data, DATA_TRADES, "transactionHash")
+            result.rejects.extend(rejects)
             oldest = None
-            for raw in data:
-                parsed = parse_record(Trade, raw, DATA_TRADES, "transactionHash")
-                if isinstance(parsed, Reject):
-                    rejects.append(parsed)
-                    continue
+            for parsed in trades:
                 oldest = parsed.timestamp if oldest is None else min(oldest, parsed.timestamp)
+                if parsed.identity in seen:
+                    result.duplicates += 1
+                    continue
+                seen.add(parsed.identity)
                 if parsed.timestamp >= since_ts:
-                    trades.append(parsed)
+                    result.trades.append(parsed)
             if len(data) < self.page_size or (oldest is not None and oldest < since_ts):
                 break
-        return trades, rejects
+        return result
 
 
 @dataclass

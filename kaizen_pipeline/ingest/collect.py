@@ -18,14 +18,15 @@ import httpx
 import pandas as pd
 import sqlalchemy as sa
 
-from kaizen_pipeline.ingest.clients import IngestClients, build_clients, x_start_time
-from kaizen_pipeline.ingest.parsers import Reject
+from kaizen_pipeline.ingest.clients import IngestClients, TradesResult, build_clients, x_start_time
+from kaizen_pipeline.ingest.parsers import CONFLICT_REASON, Reject
 from kaizen_pipeline.ingest.queries import keyword_query, market_search_query
 from kaizen_pipeline.ingest.transport import ApiError, CallStats, gather_bounded
 from kaizen_pipeline.settings import Settings, pipeline_now
 from kaizen_pipeline.warehouse import Warehouse
 from kaizen_pipeline.warehouse.schema import (
     ingestion_runs,
+    market_outcomes,
     market_snapshots,
     price_points,
     rejected_records,
@@ -95,17 +96,33 @@ async def collect_markets(
             f" (data_collection.min_volume_24h); {len(rejects)} records were rejected"
         )
     snapshot_ts = floor_to_bucket(now, dc.frequency_minutes)
-    rows = [m.row(snapshot_ts, now) for m in markets]
+    binary = [m for m in markets if m.is_binary]
+    rows = [m.row(snapshot_ts, now) for m in binary]
+    outcome_rows = [r for m in markets for r in m.outcome_rows(snapshot_ts)]
+    # Every market keeps its outcomes; only binary ones become snapshots, which research reads.
+    outcomes_written = warehouse.upsert(market_outcomes, outcome_rows)
     written = warehouse.upsert(market_snapshots, rows)
     frame = pd.DataFrame(rows)
-    preview = frame[["market_id", "question", "category", "yes_price", "volume_24h", "liquidity", "spread"]]
+    columns = ["market_id", "question", "category", "yes_price", "volume_24h", "liquidity", "spread"]
+    preview = frame[columns] if not frame.empty else pd.DataFrame(columns=columns)
+    non_binary = len(markets) - len(binary)
     return CollectResult(
         "polymarket_markets",
         written.rows_written,
         written.new_rows,
         rejects,
         preview=preview,
-        details={"snapshot_ts": snapshot_ts.isoformat(), "categories": int(frame["category"].nunique())},
+        details={
+            "snapshot_ts": snapshot_ts.isoformat(),
+            "categories": int(frame["category"].nunique()) if not frame.empty else 0,
+            "binary_markets": len(binary),
+            "non_binary_markets": non_binary,
+            "market_outcomes_new_rows": outcomes_written.new_rows,
+            "non_binary_note": (
+                f"{non_binary} markets with 3+ outcomes are stored in market_outcomes only;"
+                " the research assets model YES/NO markets and skip them"
+            ),
+        },
     )
 
 
@@ -147,6 +164,7 @@ async def collect_prices(
     )
     rows = pd.concat([f for f, _ in results], ignore_index=True)
     rejects = [r for _, rj in results for r in rj]
+    conflicts = sum(r.reason.startswith(CONFLICT_REASON) for r in rejects)
     written = warehouse.upsert(price_points, rows, update=False)
     preview = rows[rows["outcome"] == "Yes"].sort_values("ts").groupby("market_id").tail(1)
     preview = preview.merge(markets[["market_id", "question"]], on="market_id")[
@@ -158,7 +176,11 @@ async def collect_prices(
         written.new_rows,
         rejects,
         preview=preview,
-        details={"tokens": len(tokens), "incremental_tokens": len(last_ts)},
+        details={
+            "tokens": len(tokens),
+            "incremental_tokens": len(last_ts),
+            "timestamp_conflicts": conflicts,
+        },
     )
 
 
@@ -204,20 +226,21 @@ async def collect_trade_volumes(
         now - timedelta(days=settings.data_collection.trade_history_days), minutes
     )
 
-    async def fetch(market_id: str, condition_id: str) -> tuple[pd.DataFrame, list[Reject]]:
+    async def fetch(market_id: str, condition_id: str) -> tuple[pd.DataFrame, TradesResult]:
         # Re-read the newest stored bucket: it was still filling when last collected.
         since = last_bucket.get(market_id, default_since)
-        trades, rejects = await clients.data.trades_since(condition_id, _unix(since))
-        frame = bucket_trades(trades, minutes, since, now)
+        fetched = await clients.data.trades_since(condition_id, _unix(since))
+        frame = bucket_trades(fetched.trades, minutes, since, now)
         frame["market_id"] = market_id
-        return frame, rejects
+        return frame, fetched
 
     results = await gather_bounded(
         [lambda m=r.market_id, c=r.condition_id: fetch(m, c) for r in markets.itertuples()],
         settings.data_collection.max_concurrency,
     )
     frame = pd.concat([f for f, _ in results], ignore_index=True)
-    rejects = [r for _, rj in results for r in rj]
+    rejects = [r for _, fetched in results for r in fetched.rejects]
+    warnings = [w for _, fetched in results for w in fetched.warnings]
     written = warehouse.upsert(trade_volumes, frame)
     recent = frame[frame["bucket_ts"] >= pd.Timestamp(now - timedelta(hours=24))]
     preview = (
@@ -228,7 +251,16 @@ async def collect_trade_volumes(
             ["market_id", "question", "volume_24h_usd", "trades_24h"]
         ]
     )
-    return CollectResult("trade_volumes", written.rows_written, written.new_rows, rejects, preview=preview)
+    result = CollectResult("trade_volumes", written.rows_written, written.new_rows, rejects, preview=preview)
+    result.details = {
+        "duplicate_trades": sum(fetched.duplicates for _, fetched in results),
+        "repeated_pages": len(warnings),
+    }
+    if warnings:
+        result.degraded = True
+        result.degraded_reason = f"{len(warnings)} markets: {warnings[0]}"
+        result.details["pagination_warning"] = warnings[0]
+    return result
 
 
 def _max_id(ids: list[str]) -> str | None:

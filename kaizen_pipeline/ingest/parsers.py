@@ -7,19 +7,54 @@ Wire quirks handled here (see shared/api-samples): Gamma's ``outcomes``, ``outco
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import math
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 from typing import Any, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kaizen_pipeline.warehouse import to_naive_utc
+from kaizen_pipeline.warehouse.schema import market_outcomes, market_snapshots, tweet_authors, tweets
 
 M = TypeVar("M", bound=BaseModel)
+
+# Unix seconds stay below 1e10 until 2286; a larger value is milliseconds (or worse), never seconds.
+MAX_UNIX_SECONDS = 10_000_000_000
+MAX_REASON_CHARS = 500
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """repr of a wire value, cut so a 5 MB string never lands in a reason."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
+
+
+@functools.cache
+def string_limits(table: sa.Table) -> dict[str, int]:
+    """Column name -> maximum length, for every bounded String column of ``table``."""
+    return {
+        c.name: int(c.type.length)
+        for c in table.columns
+        if isinstance(c.type, sa.String) and not isinstance(c.type, sa.Text) and c.type.length
+    }
+
+
+def length_problem(table: sa.Table, row: Mapping[str, Any]) -> str | None:
+    """The first string of ``row`` longer than its column in ``table``, as a reject reason (None if all fit)."""
+    for name, limit in string_limits(table).items():
+        value = row.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            return f"{name}: {len(value)} characters, longer than the column's limit of {limit}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -32,13 +67,16 @@ class Reject:
     payload: Any
 
     def row(self, run_id: str | None, rejected_at: datetime) -> dict[str, Any]:
+        reason = (
+            self.reason if len(self.reason) <= MAX_REASON_CHARS else self.reason[:MAX_REASON_CHARS] + "..."
+        )
         payload = json.dumps(self.payload, sort_keys=True, default=str)
         digest = hashlib.sha1(f"{self.source}|{self.record_key}|{self.reason}|{payload}".encode()).hexdigest()
         return {
             "reject_id": digest,
             "source": self.source,
             "record_key": self.record_key,
-            "reason": self.reason,
+            "reason": reason,
             "payload": payload,
             "run_id": run_id,
             "rejected_at": rejected_at,
@@ -48,21 +86,74 @@ class Reject:
 def _reason(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "record"
         msg = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}")
+        loc = ".".join(str(p) for p in err["loc"])
+        # A whole-record validator names its fields in its message.
+        parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
 
 
+def wire_validator(*fields: str) -> Callable[[Callable[..., Any]], Any]:
+    """A "before" field validator whose every failure is a ValueError, so pydantic names the field.
+
+    Pydantic only wraps ValueError/AssertionError; a TypeError or AttributeError from ``float({...})``
+    or ``x.get`` on a string would escape raw and abort the whole ingest instead of one record.
+    """
+
+    def decorate(func: Callable[..., Any]) -> Any:
+        @functools.wraps(func)
+        def guarded(cls: type, value: Any) -> Any:
+            try:
+                return func(cls, value)
+            except ValueError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any per-record failure becomes that field's reject
+                raise ValueError(f"{type(exc).__name__}: {exc} (got {_short(value)})") from None
+
+        return field_validator(*fields, mode="before")(classmethod(guarded))
+
+    return decorate
+
+
+def _record_key(raw: Any, key_field: str) -> str | None:
+    if not isinstance(raw, dict) or raw.get(key_field) is None:
+        return None
+    key = str(raw.get(key_field))
+    return key if len(key) <= 255 else key[:200] + f"... ({len(key)} chars)"  # rejected_records.record_key
+
+
 def parse_record(model: type[M], raw: Any, source: str, key_field: str) -> M | Reject:
-    """Validate ``raw`` as ``model``, or return a Reject whose reason names the failing fields."""
-    key = str(raw.get(key_field)) if isinstance(raw, dict) and raw.get(key_field) is not None else None
+    """Validate ``raw`` as ``model`` and build the rows it will store, or return a Reject naming the field.
+
+    The one parse mechanism of every client: any per-record failure (validation, a wrong type or
+    nesting in a validator or in row building, a string longer than its column) becomes a Reject,
+    so one bad record never aborts a run.
+    """
+    key = _record_key(raw, key_field)
     if not isinstance(raw, dict):
         return Reject(source, key, f"record: expected a JSON object, got {type(raw).__name__}", raw)
     try:
-        return model.model_validate(raw)
+        parsed = model.model_validate(raw)
+        if isinstance(parsed, _Wire):
+            for table, row in parsed.stored_rows():
+                problem = length_problem(table, row)
+                if problem:
+                    return Reject(source, key, problem, raw)
+        return parsed
     except ValidationError as exc:
         return Reject(source, key, _reason(exc), raw)
+    except Exception as exc:  # noqa: BLE001 - a last resort: the record is quarantined, the run goes on
+        return Reject(source, key, f"record: {type(exc).__name__}: {_short(str(exc), 200)}", raw)
+
+
+def parse_records(model: type[M], raws: Any, source: str, key_field: str) -> tuple[list[M], list[Reject]]:
+    """``parse_record`` over a wire array: (valid records, rejects); each served record lands in one."""
+    good: list[M] = []
+    bad: list[Reject] = []
+    for raw in raws:
+        parsed = parse_record(model, raw, source, key_field)
+        (bad if isinstance(parsed, Reject) else good).append(parsed)  # type: ignore[arg-type]
+    return good, bad
 
 
 def _json_list(value: Any, field: str) -> list[Any]:
@@ -82,15 +173,36 @@ def _json_list(value: Any, field: str) -> list[Any]:
 def _decimal(value: Any) -> float | None:
     if value is None or value == "":
         return None
-    return float(value)
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"expected a decimal string or number, got {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite number, got {_short(value)}")
+    return number
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    # Non-finite numbers ("Infinity", NaN) are never valid data: reject them in every model.
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, allow_inf_nan=False)
+
+    def stored_rows(self) -> Iterator[tuple[sa.Table, dict[str, Any]]]:
+        """The warehouse rows this record becomes (with placeholder times), for the length check."""
+        return iter(())
+
+
+MAX_OUTCOMES = 32
 
 
 class GammaMarket(_Wire):
-    """One Gamma market, restricted to binary Yes/No markets with CLOB tokens."""
+    """One Gamma market with 2 or more outcomes; binary ones also feed the research tables."""
 
     id: str
     condition_id: str = Field(alias="conditionId", min_length=1)
@@ -109,44 +221,99 @@ class GammaMarket(_Wire):
     spread: float | None = Field(None, ge=0, le=1)
     last_trade_price: float | None = Field(None, alias="lastTradePrice", ge=0, le=1)
     one_day_price_change: float | None = Field(None, alias="oneDayPriceChange")
-    outcomes: list[str] = Field(min_length=2, max_length=2)
-    outcome_prices: list[float] = Field(alias="outcomePrices", min_length=2, max_length=2)
-    clob_token_ids: list[str] = Field(alias="clobTokenIds", min_length=2, max_length=2)
+    outcomes: list[str] = Field(min_length=2, max_length=MAX_OUTCOMES)
+    outcome_prices: list[float] = Field(alias="outcomePrices", min_length=2, max_length=MAX_OUTCOMES)
+    clob_token_ids: list[str] = Field(alias="clobTokenIds", min_length=2, max_length=MAX_OUTCOMES)
     events: list[dict[str, Any]] = Field(default_factory=list)
 
-    @field_validator("id", mode="before")
-    @classmethod
+    @wire_validator("id")
     def _id_str(cls, v: Any) -> str:
-        if v is None or str(v).strip() == "":
-            raise ValueError("missing market id")
+        if isinstance(v, bool) or not isinstance(v, (str, int)) or str(v).strip() == "":
+            raise ValueError(f"expected a market id string, got {_short(v)}")
         return str(v)
 
-    @field_validator("volume_total", mode="before")
-    @classmethod
+    @wire_validator("volume_total")
     def _decimal_string(cls, v: Any) -> float | None:
         return _decimal(v)
 
-    @field_validator("outcomes", "clob_token_ids", mode="before")
-    @classmethod
+    @wire_validator("outcomes", "clob_token_ids")
     def _string_array(cls, v: Any) -> list[str]:
-        return [str(x) for x in _json_list(v, "outcomes")]
+        items = _json_list(v, "outcomes")
+        for x in items:
+            if not isinstance(x, (str, int)) or isinstance(x, bool) or str(x) == "":
+                raise ValueError(f"expected non-empty strings, got {_short(x)}")
+        return [str(x) for x in items]
 
-    @field_validator("outcome_prices", mode="before")
-    @classmethod
+    @wire_validator("outcome_prices")
     def _price_array(cls, v: Any) -> list[float]:
-        prices = [float(x) for x in _json_list(v, "outcomePrices")]
-        for p in prices:
+        prices = []
+        for x in _json_list(v, "outcomePrices"):
+            p = _decimal(x)
+            if p is None:
+                raise ValueError("missing price (null or empty)")
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"price {p} outside [0, 1]")
+            prices.append(p)
         return prices
 
+    @model_validator(mode="after")
+    def _aligned(self) -> GammaMarket:
+        n = len(self.outcomes)
+        if len(self.outcome_prices) != n or len(self.clob_token_ids) != n:
+            raise ValueError(
+                f"outcomes: {n} names but {len(self.outcome_prices)} outcomePrices"
+                f" and {len(self.clob_token_ids)} clobTokenIds"
+            )
+        return self
+
+    @property
+    def is_binary(self) -> bool:
+        """Two outcomes: the research tables (market_snapshots, prices) model YES/NO markets only."""
+        return len(self.outcomes) == 2
+
+    def _event_fields(self) -> tuple[str | None, str | None]:
+        # events/series are loosely typed on the wire (a string where an object belongs): read defensively.
+        event = _as_dict(self.events[0]) if self.events else {}
+        series = event.get("series")
+        first_series = _as_dict(series[0]) if isinstance(series, list) and series else {}
+        category = (
+            _text(self.category)
+            or _text(event.get("category"))
+            or _text(first_series.get("title"))
+            or _text(event.get("title"))
+        )
+        return category, _text(event.get("slug"))
+
+    def stored_rows(self) -> Iterator[tuple[sa.Table, dict[str, Any]]]:
+        if self.is_binary:
+            yield market_snapshots, self.row(_EPOCH, _EPOCH)
+        for row in self.outcome_rows(_EPOCH):
+            yield market_outcomes, row
+
+    def outcome_rows(self, snapshot_ts: datetime) -> list[dict[str, Any]]:
+        """One ``market_outcomes`` row per outcome: name, CLOB token and price, in wire order."""
+        return [
+            {
+                "market_id": self.id,
+                "snapshot_ts": snapshot_ts,
+                "outcome_index": i,
+                "outcome": name,
+                "token_id": token,
+                "price": price,
+                "outcome_count": len(self.outcomes),
+                "question": self.question,
+            }
+            for i, (name, token, price) in enumerate(
+                zip(self.outcomes, self.clob_token_ids, self.outcome_prices, strict=True)
+            )
+        ]
+
     def row(self, snapshot_ts: datetime, ingested_at: datetime) -> dict[str, Any]:
+        """The ``market_snapshots`` row of a binary market."""
         names = [o.lower() for o in self.outcomes]
         yes_i = names.index("yes") if "yes" in names else 0
         no_i = 1 - yes_i
-        event = self.events[0] if self.events else {}
-        series = event.get("series") or [{}]
-        category = self.category or event.get("category") or series[0].get("title") or event.get("title")
+        category, event_slug = self._event_fields()
         return {
             "market_id": self.id,
             "snapshot_ts": snapshot_ts,
@@ -154,7 +321,7 @@ class GammaMarket(_Wire):
             "question": self.question,
             "slug": self.slug,
             "category": (category or "uncategorized")[:64],
-            "event_slug": event.get("slug"),
+            "event_slug": event_slug,
             "end_date": to_naive_utc(self.end_date) if self.end_date else None,
             "active": self.active,
             "closed": self.closed,
@@ -180,12 +347,18 @@ class PricePoint(_Wire):
     t: int = Field(gt=0)
     p: float = Field(ge=0, le=1)
 
-    @field_validator("t", mode="before")
-    @classmethod
+    @wire_validator("t")
     def _int_seconds(cls, v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v):
-            raise ValueError(f"expected unix seconds as an integer, got {v!r}")
-        return int(v)
+        return unix_seconds(v)
+
+
+def unix_seconds(v: Any) -> int:
+    """A wire timestamp as integer unix seconds; milliseconds and non-integers are errors, never guessed."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v):
+        raise ValueError(f"expected unix seconds as an integer, got {_short(v)}")
+    if v >= MAX_UNIX_SECONDS:
+        raise ValueError(f"{int(v)} is not unix seconds (milliseconds?)")
+    return int(v)
 
 
 @dataclass(frozen=True)
@@ -204,33 +377,51 @@ class PriceHistory:
 
 
 _GET_T, _GET_P = itemgetter("t"), itemgetter("p")
+CONFLICT_REASON = "p: repeated timestamp with a different price"
 
 
-def parse_price_history(history: list[Any], source: str, token_id: str) -> tuple[PriceHistory, list[Reject]]:
-    """Validate a CLOB history array in bulk (a month is ~3000 points); bad points become Rejects."""
+def parse_price_history(
+    history: list[Any], source: str, token_id: str, start: int | None = None, end: int | None = None
+) -> tuple[PriceHistory, list[Reject]]:
+    """Validate a CLOB history array in bulk (a month is ~3000 points); bad points become Rejects.
+
+    A point outside the requested window ``[start, end]`` (milliseconds land there) is a reject, and
+    so is a repeated timestamp with a different price (the first is kept; the reason starts with
+    ``CONFLICT_REASON`` so a check can count them). An exact repeat is the same point, kept once.
+    """
+    lo = start if start is not None else 1
+    hi = end if end is not None else MAX_UNIX_SECONDS - 1
     try:
         t = np.fromiter(map(_GET_T, history), dtype=np.float64, count=len(history))
         p = np.fromiter(map(_GET_P, history), dtype=np.float64, count=len(history))
-    except (TypeError, KeyError, ValueError):
+    except (TypeError, KeyError, ValueError, OverflowError):
         t = p = None
     if t is not None and p is not None:
-        good = (t > 0) & (t == np.floor(t)) & (p >= 0) & (p <= 1)
-        if good.all():
+        good = np.isfinite(t) & (t == np.floor(t)) & (t >= lo) & (t <= hi) & (p >= 0) & (p <= 1)
+        if good.all() and len(np.unique(t)) == len(t):
             return PriceHistory(t.astype(np.int64), p), []
     # Slow path: per-point validation, so each bad point is quarantined with its reason.
-    ts: list[int] = []
-    ps: list[float] = []
+    seen: dict[int, float] = {}
     rejects: list[Reject] = []
     for raw in history:
         parsed = parse_record(PricePoint, raw, source, "t")
+        key = f"{token_id}@{_record_key(raw, 't')}"
         if isinstance(parsed, Reject):
+            rejects.append(Reject(parsed.source, key, parsed.reason, parsed.payload))
+        elif not lo <= parsed.t <= hi:
             rejects.append(
-                Reject(parsed.source, f"{token_id}@{parsed.record_key}", parsed.reason, parsed.payload)
+                Reject(source, key, f"t: {parsed.t} outside the requested window [{lo}, {hi}]", raw)
             )
+        elif parsed.t in seen:
+            if seen[parsed.t] != parsed.p:
+                reason = f"{CONFLICT_REASON} ({parsed.p} after {seen[parsed.t]}; the first is kept)"
+                rejects.append(Reject(source, key, reason, raw))
         else:
-            ts.append(parsed.t)
-            ps.append(parsed.p)
-    return PriceHistory(np.array(ts, dtype=np.int64), np.array(ps, dtype=np.float64)), rejects
+            seen[parsed.t] = parsed.p
+    ts = np.fromiter(seen.keys(), dtype=np.int64, count=len(seen))
+    ps = np.fromiter(seen.values(), dtype=np.float64, count=len(seen))
+    order = np.argsort(ts, kind="stable")
+    return PriceHistory(ts[order], ps[order]), rejects
 
 
 class Trade(_Wire):
@@ -240,14 +431,33 @@ class Trade(_Wire):
     price: float = Field(ge=0, le=1)
     timestamp: int = Field(gt=0)
     outcome: str | None = None
+    asset: str | None = None
+    proxy_wallet: str | None = Field(None, alias="proxyWallet")
     transaction_hash: str | None = Field(None, alias="transactionHash")
 
-    @field_validator("side")
-    @classmethod
-    def _side(cls, v: str) -> str:
+    @wire_validator("side")
+    def _side(cls, v: Any) -> str:
         if v not in ("BUY", "SELL"):
-            raise ValueError(f"expected BUY or SELL, got {v!r}")
-        return v
+            raise ValueError(f"expected BUY or SELL, got {_short(v)}")
+        return str(v)
+
+    @wire_validator("timestamp")
+    def _seconds(cls, v: Any) -> int:
+        return unix_seconds(v)
+
+    @property
+    def identity(self) -> tuple[Any, ...]:
+        """What makes a fill unique: one transaction can carry several fills (assets, sides, sizes)."""
+        return (
+            self.transaction_hash,
+            self.asset,
+            self.outcome,
+            self.side,
+            self.size,
+            self.price,
+            self.timestamp,
+            self.proxy_wallet,
+        )
 
 
 class PublicMetrics(_Wire):
@@ -265,6 +475,9 @@ class TweetRecord(_Wire):
     text: str
     lang: str | None = None
     public_metrics: PublicMetrics = Field(default_factory=PublicMetrics)
+
+    def stored_rows(self) -> Iterator[tuple[sa.Table, dict[str, Any]]]:
+        yield tweets, self.row(_EPOCH)
 
     def row(self, ingested_at: datetime) -> dict[str, Any]:
         m = self.public_metrics
@@ -297,6 +510,9 @@ class UserRecord(_Wire):
     created_at: datetime | None = None
     verified: bool | None = None
     public_metrics: UserMetrics = Field(default_factory=UserMetrics)
+
+    def stored_rows(self) -> Iterator[tuple[sa.Table, dict[str, Any]]]:
+        yield tweet_authors, self.row(_EPOCH)
 
     def row(self, updated_at: datetime) -> dict[str, Any]:
         m = self.public_metrics

@@ -48,6 +48,30 @@ market_snapshots = sa.Table(
 )
 sa.Index("ix_market_snapshots_ts", market_snapshots.c.snapshot_ts)
 
+market_outcomes = sa.Table(
+    "market_outcomes",
+    metadata,
+    sa.Column("market_id", sa.String(64), primary_key=True, comment="Gamma market id"),
+    sa.Column("snapshot_ts", sa.DateTime, primary_key=True, comment="collection bucket start (UTC)"),
+    sa.Column("outcome_index", sa.Integer, primary_key=True, comment="position in Gamma's outcomes array"),
+    sa.Column("outcome", sa.String(128), nullable=False, comment="outcome name (Yes, No, a candidate, ...)"),
+    sa.Column("token_id", sa.String(96), nullable=False, comment="CLOB token id of this outcome"),
+    sa.Column("price", sa.Float, nullable=False, comment="Gamma outcomePrices entry, 0..1"),
+    sa.Column(
+        "outcome_count",
+        sa.Integer,
+        nullable=False,
+        comment="outcomes of the market: 2 = binary (also in market_snapshots), 3+ = categorical",
+    ),
+    sa.Column(
+        "question",
+        sa.Text,
+        nullable=False,
+        comment="the market question (categorical markets live only here)",
+    ),
+)
+sa.Index("ix_market_outcomes_ts", market_outcomes.c.snapshot_ts)
+
 price_points = sa.Table(
     "price_points",
     metadata,

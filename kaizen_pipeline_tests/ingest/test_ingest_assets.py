@@ -73,6 +73,9 @@ def test_demo_ingest_fills_the_warehouse_and_repeats_without_duplicates(
     wh = warehouse_for(settings.database.sqlalchemy_url())
     rejects = wh.read_frame("SELECT source, record_key, reason, payload FROM rejected_records")
     assert len(rejects) == 2 and set(rejects["source"]) == {"gamma:/markets/keyset"}
+    # three outcome names but two token ids: malformed, not categorical
+    assert any("3 names but 3 outcomePrices and 2 clobTokenIds" in r for r in rejects["reason"])
+    assert wh.count("market_outcomes") == 2 * 8
     assert any("outcomePrices: price 1.7 outside [0, 1]" in r for r in rejects["reason"])
     counts = wh.table_row_counts()
 
@@ -81,6 +84,7 @@ def test_demo_ingest_fills_the_warehouse_and_repeats_without_duplicates(
     counts_after = wh.table_row_counts()
     for table in (
         "market_snapshots",
+        "market_outcomes",
         "price_points",
         "trade_volumes",
         "tweets",

@@ -39,8 +39,13 @@ def test_gamma_markets_decode_string_encoded_arrays_and_decimals() -> None:
     assert (brow["yes_token_id"], brow["no_token_id"]) == ("222", "111")
     assert brow["yes_price"] == pytest.approx(0.28) and brow["category"] == "Crypto"
     assert brow["best_bid"] is None  # optional numbers may be missing
-    assert isinstance(multi, Reject) and "outcomes: List should have at most 2 items" in multi.reason
-    assert multi.record_key == "612003"
+    # a categorical market is valid: every outcome keeps its name, token and price
+    assert isinstance(multi, GammaMarket) and not multi.is_binary
+    assert [(r["outcome"], r["token_id"], r["price"]) for r in multi.outcome_rows(datetime(2026, 1, 1))] == [
+        ("Red", "1", 0.5),
+        ("Blue", "2", 0.3),
+        ("Green", "3", 0.2),
+    ]
     assert isinstance(broken, Reject)
     assert "outcomePrices: price 1.4 outside [0, 1]" in broken.reason
     assert "volume: could not convert string to float" in broken.reason
