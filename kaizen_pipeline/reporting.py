@@ -16,6 +16,10 @@ matplotlib.use("Agg")  # headless: the daemon and CI have no display
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+# Metadata lands in Dagster's event log on every run: a 5 MB cell must not be copied there.
+MAX_CELL_CHARS = 200
+MAX_TABLE_CHARS = 20_000
+
 
 def _fmt(value: Any, float_digits: int) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
@@ -24,7 +28,10 @@ def _fmt(value: Any, float_digits: int) -> str:
         return f"{value:.{float_digits}f}"
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d %H:%M")
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    text = str(value)
+    if len(text) > MAX_CELL_CHARS:
+        text = f"{text[:MAX_CELL_CHARS]}... ({len(text)} chars)"
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def markdown_table(frame: pd.DataFrame, max_rows: int = 20, float_digits: int = 4) -> str:
@@ -38,8 +45,16 @@ def markdown_table(frame: pd.DataFrame, max_rows: int = 20, float_digits: int = 
         "| " + " | ".join(_fmt(v, float_digits) for v in row) + " |"
         for row in shown.itertuples(index=False, name=None)
     ]
-    more = [f"\n_{len(frame) - max_rows} more rows_"] if len(frame) > max_rows else []
-    return "\n".join([header, sep, *body, *more])
+    kept: list[str] = []
+    size = len(header) + len(sep)
+    for line in body:
+        if size + len(line) > MAX_TABLE_CHARS:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    hidden = len(frame) - len(kept)
+    more = [f"\n_{hidden} more rows_"] if hidden > 0 else []
+    return "\n".join([header, sep, *kept, *more])
 
 
 def figure_markdown(fig: plt.Figure, alt: str = "chart", dpi: int = 80) -> str:

@@ -47,7 +47,8 @@ def _materialize(
     if result.degraded_reason:
         metadata["degraded_reason"] = dg.MetadataValue.text(result.degraded_reason)
     if result.rejects:
-        reasons = sorted({r.reason for r in result.rejects})[:10]
+        # Reasons quote wire values: bounded, so a hostile record cannot bloat the event log.
+        reasons = sorted({r.reason[:300] for r in result.rejects})[:10]
         metadata["reject_reasons"] = dg.MetadataValue.md("\n".join(f"- {r}" for r in reasons))
     for key, value in result.details.items():
         metadata[key] = (

@@ -79,6 +79,18 @@ def price_jumps(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     )
 
 
+@dg.asset_check(asset=market_prices)
+def price_timestamp_conflicts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """No CLOB point repeated a timestamp with a different price in the last data_collection.history_days."""
+    s = get_settings()
+    since = pipeline_now(s) - timedelta(days=s.data_collection.history_days)
+    return _result(
+        quality.price_timestamp_conflicts(warehouse.get(), since),
+        dg.AssetCheckSeverity.WARN,
+        "a repeated timestamp with a different price is quarantined (the first price is kept)",
+    )
+
+
 @dg.asset_check(asset=market_prices, blocking=True)
 def price_data_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     """The newest price point is at most 30 minutes old (quality.stale_after_minutes)."""
@@ -129,6 +141,7 @@ INGEST_CHECKS = [
     binary_prices_sum_to_one,
     price_history_gaps,
     price_jumps,
+    price_timestamp_conflicts,
     price_data_fresh,
     market_snapshot_fresh,
     no_duplicate_keys,

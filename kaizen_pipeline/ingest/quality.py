@@ -12,10 +12,12 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from kaizen_pipeline.ingest.clients import CLOB_PRICES_HISTORY
 from kaizen_pipeline.ingest.collect import staleness_minutes
+from kaizen_pipeline.ingest.parsers import CONFLICT_REASON
 from kaizen_pipeline.settings import Settings
 from kaizen_pipeline.warehouse import Warehouse
-from kaizen_pipeline.warehouse.schema import market_snapshots, price_points, tweets
+from kaizen_pipeline.warehouse.schema import market_snapshots, price_points, rejected_records, tweets
 
 
 @dataclass
@@ -162,3 +164,20 @@ def tweets_within_window(warehouse: Warehouse, settings: Settings) -> QualityRes
     return QualityResult(
         count == 0, {"checked": warehouse.count(tweets, batch), "outside_window": count}, sample
     )
+
+
+def price_timestamp_conflicts(warehouse: Warehouse, since: datetime) -> QualityResult:
+    """CLOB points that repeated a stored timestamp with a different price (quarantined since ``since``)."""
+    where = sa.and_(
+        rejected_records.c.source == CLOB_PRICES_HISTORY,
+        rejected_records.c.reason.startswith(CONFLICT_REASON),
+        rejected_records.c.rejected_at >= since,
+    )
+    count = warehouse.count(rejected_records, where)
+    offenders = warehouse.read_frame(
+        sa.select(rejected_records.c.record_key, rejected_records.c.reason, rejected_records.c.rejected_at)
+        .where(where)
+        .order_by(rejected_records.c.rejected_at.desc())
+        .limit(20)
+    )
+    return QualityResult(count == 0, {"conflicting_points": count}, offenders)

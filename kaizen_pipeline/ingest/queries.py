@@ -62,6 +62,11 @@ STOPWORDS = frozenset(
     ]
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9$&'-]*")
+# X recent search rejects longer queries (512 characters on the standard tier, 4096 on Pro).
+X_MAX_QUERY_LENGTH = 512
+RETWEET_FILTER = " -is:retweet"
+# A search word longer than this is noise (a pasted hash or URL), not a keyword.
+MAX_KEYWORD_LENGTH = 40
 
 
 def question_keywords(question: str, n: int = 3) -> list[str]:
@@ -69,7 +74,7 @@ def question_keywords(question: str, n: int = 3) -> list[str]:
     words: list[str] = []
     for word in _WORD.findall(question):
         w = word.strip("'-").lower()
-        if len(w) < 3 or w in STOPWORDS or w in words:
+        if len(w) < 3 or len(w) > MAX_KEYWORD_LENGTH or w in STOPWORDS or w in words:
             continue
         words.append(w)
         if len(words) == n:
@@ -77,12 +82,26 @@ def question_keywords(question: str, n: int = 3) -> list[str]:
     return words
 
 
-def market_search_query(question: str, n: int = 3) -> str:
-    """X recent-search query for one market: its keywords, originals only."""
-    return " ".join(question_keywords(question, n)) + " -is:retweet"
+def market_search_query(question: str, n: int = 3, max_length: int = X_MAX_QUERY_LENGTH) -> str:
+    """X recent-search query for one market: its keywords, originals only, within ``max_length``."""
+    # Only a bounded prefix is scanned: a 5 MB question must not cost a regex pass over all of it.
+    words = question_keywords(question[:10_000], n)
+    while words and len(" ".join(words)) + len(RETWEET_FILTER) > max_length:
+        words.pop()
+    return " ".join(words) + RETWEET_FILTER
 
 
-def keyword_query(keywords: list[str]) -> str:
-    """X recent-search query for the general keyword set (any of them)."""
-    quoted = [f'"{k}"' if " " in k else k for k in keywords]
-    return "(" + " OR ".join(quoted) + ") -is:retweet"
+def keyword_query(keywords: list[str], max_length: int = X_MAX_QUERY_LENGTH) -> str:
+    """X recent-search query for the general keyword set (any of them), keeping the keywords that fit, in order.
+
+    Keywords come in priority order (config ``twitter.keywords``); the ones past ``max_length`` are
+    dropped rather than letting X answer 400 for the whole query.
+    """
+    quoted: list[str] = []
+    for k in keywords:
+        term = f'"{k}"' if " " in k else k
+        candidate = "(" + " OR ".join([*quoted, term]) + ")" + RETWEET_FILTER
+        if len(candidate) > max_length:
+            continue
+        quoted.append(term)
+    return "(" + " OR ".join(quoted) + ")" + RETWEET_FILTER
