@@ -72,8 +72,8 @@ MAX_KEYWORD_LENGTH = 40
 def question_keywords(question: str, n: int = 3) -> list[str]:
     """The first ``n`` distinctive words of a market question (no stopwords, no short words)."""
     words: list[str] = []
-    for word in _WORD.findall(question):
-        w = word.strip("'-").lower()
+    for match in _WORD.finditer(question):  # lazy: stops after n words even in a 5 MB question
+        w = match.group().strip("'-").lower()
         if len(w) < 3 or len(w) > MAX_KEYWORD_LENGTH or w in STOPWORDS or w in words:
             continue
         words.append(w)
@@ -84,8 +84,7 @@ def question_keywords(question: str, n: int = 3) -> list[str]:
 
 def market_search_query(question: str, n: int = 3, max_length: int = X_MAX_QUERY_LENGTH) -> str:
     """X recent-search query for one market: its keywords, originals only, within ``max_length``."""
-    # Only a bounded prefix is scanned: a 5 MB question must not cost a regex pass over all of it.
-    words = question_keywords(question[:10_000], n)
+    words = question_keywords(question, n)
     while words and len(" ".join(words)) + len(RETWEET_FILTER) > max_length:
         words.pop()
     return " ".join(words) + RETWEET_FILTER
