@@ -61,7 +61,10 @@ def _materialize(
 def polymarket_markets(
     context: AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource
 ) -> dg.MaterializeResult:
-    """Open binary Polymarket markets (Gamma keyset API), top N by 24 h volume, snapshotted per bucket."""
+    """Open Polymarket markets (Gamma keyset API), top data_collection.max_markets by 24 h volume, per bucket.
+
+    Binary markets go to market_snapshots (what research reads); every market's outcomes to market_outcomes.
+    """
     return _materialize(context, collect_markets, warehouse, sources)
 
 
