@@ -63,6 +63,7 @@ def test_demo_ingest_fills_the_warehouse_and_repeats_without_duplicates(
         "prices_in_unit_interval",
         "binary_prices_sum_to_one",
         "price_history_gaps",
+        "price_timestamp_conflicts",
         "price_data_fresh",
         "market_snapshot_fresh",
         "no_duplicate_keys",

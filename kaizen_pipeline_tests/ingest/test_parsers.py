@@ -116,3 +116,26 @@ def test_reject_rows_are_stable_for_idempotent_quarantine() -> None:
 def test_non_object_record_is_rejected_with_its_type() -> None:
     rejected = parse_record(TweetRecord, ["not", "an", "object"], "x", "id")
     assert isinstance(rejected, Reject) and rejected.reason == "record: expected a JSON object, got list"
+
+
+def test_strings_longer_than_their_column_are_rejected_naming_field_and_limit() -> None:
+    body = load("x_search_recent.json")
+    tweet = {**body["data"][0], "lang": "x" * 20}
+    rejected = parse_record(TweetRecord, tweet, "x", "id")
+    assert isinstance(rejected, Reject)
+    assert rejected.reason == "lang: 20 characters, longer than the column's limit of 8"
+    user = {**body["includes"]["users"][0], "username": "u" * 65}
+    assert parse_record(UserRecord, user, "x", "id").reason == (  # type: ignore[union-attr]
+        "username: 65 characters, longer than the column's limit of 64"
+    )
+
+
+def test_wrong_types_inside_validators_become_field_rejects() -> None:
+    page = load("gamma_markets_keyset_page.json")
+    market = {**page["markets"][0], "volume": {"nested": 1}, "outcomePrices": "[null, null]"}
+    rejected = parse_record(GammaMarket, market, "gamma", "id")
+    assert isinstance(rejected, Reject)
+    assert "volume: expected a decimal string or number, got dict" in rejected.reason
+    assert "outcomePrices: missing price (null or empty)" in rejected.reason
+    huge_side = parse_record(Trade, {**load("data_api_trades.json")[0], "side": "S" * 1_000_000}, "d", "x")
+    assert isinstance(huge_side, Reject) and len(huge_side.row("r", datetime(2026, 1, 1))["reason"]) < 200
