@@ -54,6 +54,8 @@ def test_demo_ingest_fills_the_warehouse_and_repeats_without_duplicates(
     assert meta["polymarket_markets"]["new_rows"] == 8
     assert meta["polymarket_markets"]["rejects"] == 2  # the planted malformed markets, quarantined
     assert meta["market_prices"]["new_rows"] == 8 * 2 * 4 * 96  # both tokens, 4 days of 15-minute points
+    assert meta["market_prices"]["rejects"] == 0 and meta["market_prices"]["timestamp_conflicts"] == 0
+    assert meta["trade_volumes"]["rejects"] == 0 and meta["trade_volumes"]["duplicate_trades"] == 0
     assert meta["trade_volumes"]["new_rows"] > 8 * 2 * 96
     assert meta["tweets"]["new_rows"] > 100 and meta["tweets"]["degraded"] is False
     assert "| market_id | question |" in str(meta["polymarket_markets"]["preview"])
