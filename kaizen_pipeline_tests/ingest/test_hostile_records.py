@@ -223,3 +223,14 @@ def test_x_queries_respect_the_query_length_limit() -> None:
     query = keyword_query(keywords)
     assert len(query) <= X_MAX_QUERY_LENGTH and query.startswith('("keyword number 0" OR')
     assert query.endswith(") -is:retweet")
+
+
+def test_metadata_previews_are_bounded() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"market_id": ["1", "2"], "question": ["q" * 5_000_000, "short"]})
+    table = markdown_table(frame)
+    assert len(table) < 1_000 and "(5000000 chars)" in table and "| 2 | short |" in table
+    wide = pd.DataFrame({"text": ["w" * 190] * 500})
+    assert len(markdown_table(wide, max_rows=500)) <= 21_000
+    assert markdown_table(wide, max_rows=500).endswith("more rows_")
