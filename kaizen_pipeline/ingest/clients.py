@@ -237,6 +237,7 @@ class IngestClients:
             backoff_base=s.transport.backoff_base_seconds,
             backoff_max=s.transport.backoff_max_seconds,
             max_rate_limit_wait=s.transport.max_rate_limit_wait_seconds,
+            request_deadline=s.transport.request_deadline_seconds,
         )
         limiters = {
             GAMMA_MARKETS: SlidingWindowRateLimiter(s.polymarket.markets_rate_limit, 10.0),
