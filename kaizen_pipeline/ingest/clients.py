@@ -149,6 +149,7 @@ class SearchResult:
     users: list[UserRecord] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     pages: int = 0
+    rate_remaining: int | None = None  # X's x-rate-limit-remaining after the last page
 
 
 class XClient:
@@ -168,14 +169,23 @@ class XClient:
         return bool(self._bearer_token)
 
     async def search_recent(
-        self, query: str, *, start_time: datetime, since_id: str | None = None
+        self,
+        query: str,
+        *,
+        start_time: datetime,
+        since_id: str | None = None,
+        max_pages: int | None = None,
     ) -> SearchResult:
+        """All pages of one query (at most ``max_pages``, default the client's); a 429 fails at once.
+
+        X's window is 15 minutes: a run must not wait it out, so rate limits surface as ApiError 429.
+        """
         if not self._bearer_token:
             raise ApiError(X_SEARCH_RECENT, "no bearer token configured (set KAIZEN_TWITTER__BEARER_TOKEN)")
         headers = {"Authorization": f"Bearer {self._bearer_token}"}
         result = SearchResult()
         next_token: str | None = None
-        for _ in range(self.max_pages):
+        for _ in range(self.max_pages if max_pages is None else max_pages):
             params: dict[str, Any] = {
                 "query": query,
                 "max_results": self.page_size,
@@ -189,10 +199,16 @@ class XClient:
                 params["start_time"] = start_time.strftime("%Y-%m-%dT%H:%M:%SZ")
             if next_token:
                 params["next_token"] = next_token
-            data, _ = await self.transport.get_json(
-                X_SEARCH_RECENT, f"{self.base_url}/2/tweets/search/recent", params, headers
+            data, response_headers = await self.transport.get_json(
+                X_SEARCH_RECENT,
+                f"{self.base_url}/2/tweets/search/recent",
+                params,
+                headers,
+                wait_on_rate_limit=False,
             )
             result.pages += 1
+            remaining = response_headers.get("x-rate-limit-remaining", "")
+            result.rate_remaining = int(remaining) if remaining.isdigit() else result.rate_remaining
             if not isinstance(data, dict):
                 raise ApiError(X_SEARCH_RECENT, "expected a JSON object")
             for raw in data.get("data") or []:
