@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -34,8 +33,8 @@ PAGES = 2
 def _settings(tmp_path: Path) -> Settings:
     return load_settings(
         source="demo",
-        demo={"frozen_now": FROZEN_NOW, "n_markets": 60, "history_days": 3, "seed": 5},
-        data_collection={"max_markets": 60, "history_days": 3, "trade_history_days": 1, "max_concurrency": 4},
+        demo={"frozen_now": FROZEN_NOW, "n_markets": 30, "history_days": 1, "seed": 5},
+        data_collection={"max_markets": 30, "history_days": 1, "trade_history_days": 1, "max_concurrency": 4},
         twitter={"rate_limit": RATE_LIMIT, "max_pages_per_query": PAGES},
         database={"path": str(tmp_path / "warehouse.sqlite")},
     )
@@ -72,10 +71,16 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return asked
 
 
-def _prepare(tmp_path: Path) -> tuple[Settings, Warehouse, DemoWorld, Callable[..., object]]:
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> DemoWorld:
+    """One world for the module: building its series is the slow part."""
+    d = _settings(tmp_path_factory.mktemp("w")).demo
+    assert d.frozen_now is not None
+    return DemoWorld(d.seed, d.n_markets, d.history_days, d.epoch, clock=d.frozen_now.timestamp)
+
+
+def _prepare(tmp_path: Path, world: DemoWorld) -> tuple[Settings, Warehouse]:
     settings = _settings(tmp_path)
-    d = settings.demo
-    world = DemoWorld(d.seed, d.n_markets, d.history_days, d.epoch, clock=d.frozen_now.timestamp)  # type: ignore[union-attr]
     warehouse = Warehouse(settings.database.sqlalchemy_url())
     run_collection(
         collect_markets,
@@ -85,11 +90,14 @@ def _prepare(tmp_path: Path) -> tuple[Settings, Warehouse, DemoWorld, Callable[.
         asset="polymarket_markets",
         http_transport=world.transport(),
     )
-    return settings, warehouse, world, run_collection
+    return settings, warehouse
 
 
-def test_runs_stay_within_the_budget_and_cover_every_market(tmp_path: Path, sleeps: list[float]) -> None:
-    settings, warehouse, world, _ = _prepare(tmp_path)
+@pytest.mark.slow
+def test_runs_stay_within_the_budget_and_cover_every_market(
+    tmp_path: Path, world: DemoWorld, sleeps: list[float]
+) -> None:
+    settings, warehouse = _prepare(tmp_path, world)
     market_ids = set(current_markets(warehouse)["market_id"])
     budget = x_request_budget(RATE_LIMIT, settings.data_collection.frequency_minutes)
     assert budget < len(market_ids)  # one run cannot search them all
@@ -117,9 +125,9 @@ def test_runs_stay_within_the_budget_and_cover_every_market(tmp_path: Path, slee
 
 
 def test_a_429_mid_run_stops_searching_keeps_the_results_and_never_waits(
-    tmp_path: Path, sleeps: list[float]
+    tmp_path: Path, world: DemoWorld, sleeps: list[float]
 ) -> None:
-    settings, warehouse, world, _ = _prepare(tmp_path)
+    settings, warehouse = _prepare(tmp_path, world)
     counter = XCounter(world, allow=5)
     result = run_collection(
         collect_tweets,
