@@ -6,6 +6,7 @@ context manager holding one HTTP session, the per-endpoint rate limiters and the
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -207,8 +208,7 @@ class XClient:
                 wait_on_rate_limit=False,
             )
             result.pages += 1
-            remaining = response_headers.get("x-rate-limit-remaining", "")
-            result.rate_remaining = int(remaining) if remaining.isdigit() else result.rate_remaining
+            result.rate_remaining = _window_remaining(response_headers, result.rate_remaining)
             if not isinstance(data, dict):
                 raise ApiError(X_SEARCH_RECENT, "expected a JSON object")
             for raw in data.get("data") or []:
@@ -221,6 +221,16 @@ class XClient:
             if not next_token:
                 break
         return result
+
+
+def _window_remaining(headers: httpx.Headers, previous: int | None) -> int | None:
+    """X's ``x-rate-limit-remaining``, unless its window already reset (then the count is stale)."""
+    remaining, reset = headers.get("x-rate-limit-remaining", ""), headers.get("x-rate-limit-reset", "")
+    if not remaining.isdigit():
+        return previous
+    if reset.isdigit() and int(reset) <= time.time():
+        return previous
+    return int(remaining)
 
 
 def x_start_time(window_days: int, now: datetime | None = None) -> datetime:

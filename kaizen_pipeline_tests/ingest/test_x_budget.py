@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -43,8 +44,8 @@ def _settings(tmp_path: Path) -> Settings:
 class XCounter:
     """The demo world as an httpx transport that counts X requests and can answer 429 after ``allow`` of them."""
 
-    def __init__(self, world: DemoWorld, allow: int | None = None) -> None:
-        self.world, self.allow, self.x_requests = world, allow, 0
+    def __init__(self, world: DemoWorld, allow: int | None = None, remaining: int | None = None) -> None:
+        self.world, self.allow, self.remaining, self.x_requests = world, allow, remaining, 0
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/2/tweets/search/recent"):
@@ -54,6 +55,12 @@ class XCounter:
                 return httpx.Response(
                     429, json={"title": "Too Many Requests"}, headers={"x-rate-limit-reset": str(reset)}
                 )
+            if self.remaining is not None:  # a window another client already spent most of
+                response = self.world.handle(request)
+                left = max(0, self.remaining - self.x_requests)
+                response.headers["x-rate-limit-remaining"] = str(left)
+                response.headers["x-rate-limit-reset"] = str(int(time.time()) + 600)
+                return response
         return self.world.handle(request)
 
 
@@ -142,3 +149,22 @@ def test_a_429_mid_run_stops_searching_keeps_the_results_and_never_waits(
     assert result.details["deferred_queries"] >= len(current_markets(warehouse)) + 1 - 5
     assert counter.x_requests <= 5 + settings.data_collection.max_concurrency
     assert all(s < 1 for s in sleeps)
+
+
+def test_the_budget_honours_what_the_window_has_left(tmp_path: Path, world: DemoWorld) -> None:
+    settings, warehouse = _prepare(tmp_path, world)
+    settings = settings.model_copy(
+        update={"data_collection": settings.data_collection.model_copy(update={"max_concurrency": 1})}
+    )
+    counter = XCounter(world, remaining=4)
+    result = run_collection(
+        collect_tweets,
+        settings,
+        warehouse,
+        "tweets",
+        asset="tweets",
+        http_transport=httpx.MockTransport(counter),
+    )
+    assert counter.x_requests <= 4
+    assert result.details["deferred_queries"] >= len(current_markets(warehouse)) + 1 - 4
+    assert result.details["stopped_by_rate_limit"] is False
