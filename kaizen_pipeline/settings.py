@@ -122,6 +122,12 @@ class TransportSettings(_Section):
     max_rate_limit_wait_seconds: float = Field(
         900.0, ge=0, description="Longest honoured Retry-After / reset wait."
     )
+    request_deadline_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="Deadline of one request attempt: connect, headers and the whole body.",
+    )
 
 
 class SignalSettings(_Section):

@@ -6,6 +6,7 @@ context manager holding one HTTP session, the per-endpoint rate limiters and the
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -167,6 +168,7 @@ class SearchResult:
     users: list[UserRecord] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     pages: int = 0
+    rate_remaining: int | None = None  # X's x-rate-limit-remaining after the last page
 
 
 class XClient:
@@ -186,14 +188,23 @@ class XClient:
         return bool(self._bearer_token)
 
     async def search_recent(
-        self, query: str, *, start_time: datetime, since_id: str | None = None
+        self,
+        query: str,
+        *,
+        start_time: datetime,
+        since_id: str | None = None,
+        max_pages: int | None = None,
     ) -> SearchResult:
+        """All pages of one query (at most ``max_pages``, default the client's); a 429 fails at once.
+
+        X's window is 15 minutes: a run must not wait it out, so rate limits surface as ApiError 429.
+        """
         if not self._bearer_token:
             raise ApiError(X_SEARCH_RECENT, "no bearer token configured (set KAIZEN_TWITTER__BEARER_TOKEN)")
         headers = {"Authorization": f"Bearer {self._bearer_token}"}
         result = SearchResult()
         next_token: str | None = None
-        for _ in range(self.max_pages):
+        for _ in range(self.max_pages if max_pages is None else max_pages):
             params: dict[str, Any] = {
                 "query": query,
                 "max_results": self.page_size,
@@ -207,10 +218,15 @@ class XClient:
                 params["start_time"] = start_time.strftime("%Y-%m-%dT%H:%M:%SZ")
             if next_token:
                 params["next_token"] = next_token
-            data, _ = await self.transport.get_json(
-                X_SEARCH_RECENT, f"{self.base_url}/2/tweets/search/recent", params, headers
+            data, response_headers = await self.transport.get_json(
+                X_SEARCH_RECENT,
+                f"{self.base_url}/2/tweets/search/recent",
+                params,
+                headers,
+                wait_on_rate_limit=False,
             )
             result.pages += 1
+            result.rate_remaining = _window_remaining(response_headers, result.rate_remaining)
             if not isinstance(data, dict):
                 raise ApiError(X_SEARCH_RECENT, "expected a JSON object")
             for raw in data.get("data") or []:
@@ -223,6 +239,16 @@ class XClient:
             if not next_token:
                 break
         return result
+
+
+def _window_remaining(headers: httpx.Headers, previous: int | None) -> int | None:
+    """X's ``x-rate-limit-remaining``, unless its window already reset (then the count is stale)."""
+    remaining, reset = headers.get("x-rate-limit-remaining", ""), headers.get("x-rate-limit-reset", "")
+    if not remaining.isdigit():
+        return previous
+    if reset.isdigit() and int(reset) <= time.time():
+        return previous
+    return int(remaining)
 
 
 def x_start_time(window_days: int, now: datetime | None = None) -> datetime:
@@ -255,6 +281,7 @@ class IngestClients:
             backoff_base=s.transport.backoff_base_seconds,
             backoff_max=s.transport.backoff_max_seconds,
             max_rate_limit_wait=s.transport.max_rate_limit_wait_seconds,
+            request_deadline=s.transport.request_deadline_seconds,
         )
         limiters = {
             GAMMA_MARKETS: SlidingWindowRateLimiter(s.polymarket.markets_rate_limit, 10.0),

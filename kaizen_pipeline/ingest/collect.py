@@ -18,7 +18,13 @@ import httpx
 import pandas as pd
 import sqlalchemy as sa
 
-from kaizen_pipeline.ingest.clients import IngestClients, TradesResult, build_clients, x_start_time
+from kaizen_pipeline.ingest.clients import (
+    X_SEARCH_RECENT,
+    IngestClients,
+    TradesResult,
+    build_clients,
+    x_start_time,
+)
 from kaizen_pipeline.ingest.parsers import CONFLICT_REASON, Reject
 from kaizen_pipeline.ingest.queries import keyword_query, market_search_query
 from kaizen_pipeline.ingest.transport import ApiError, CallStats, gather_bounded
@@ -34,6 +40,7 @@ from kaizen_pipeline.warehouse.schema import (
     tweet_authors,
     tweet_mentions,
     tweets,
+    x_search_state,
 )
 
 GENERAL_QUERY_MARKET = "*"
@@ -267,9 +274,78 @@ def _max_id(ids: list[str]) -> str | None:
     return max(ids, key=lambda i: (len(i), i)) if ids else None
 
 
+X_WINDOW_MINUTES = 15
+# Top-volume markets may jump the queue by up to this many schedule periods: bounded, so the least
+# liquid market still comes round within ceil(markets / queries per run) + this many runs.
+VOLUME_PRIORITY_PERIODS = 2
+
+
+def x_request_budget(rate_limit: int, period_minutes: int) -> int:
+    """X requests one run may spend: its share of the 15-minute window, less a 10% margin, at least 1."""
+    share = min(rate_limit, math.floor(rate_limit * period_minutes / X_WINDOW_MINUTES))
+    return max(1, share - max(1, math.ceil(share * 0.1)))
+
+
+@dataclass
+class RequestBudget:
+    """X requests left for this run: queries reserve their page budget up front and refund what they did not use."""
+
+    left: int
+    outstanding: int = 0
+    granted: int = 0
+
+    def reserve(self, pages: int) -> int:
+        """Pages granted to one query: all it may need, or whatever is left for the run's first query."""
+        grant = pages if self.left >= pages else (self.left if self.granted == 0 else 0)
+        self.left -= grant
+        self.outstanding += grant
+        self.granted += grant > 0
+        return grant
+
+    def settle(self, reserved: int, used: int) -> None:
+        self.outstanding -= reserved
+        self.left += max(0, reserved - used)
+
+    def observe_remaining(self, remaining: int | None) -> None:
+        """Never plan beyond what X says the window has left (other queries' reservations included)."""
+        if remaining is not None:
+            self.left = min(self.left, max(0, remaining - self.outstanding))
+
+
+def prioritized_queries(
+    queries: list[tuple[str, str, float]], last_searched: dict[str, datetime], period: timedelta
+) -> list[tuple[str, str]]:
+    """The general query first, then never-searched markets by 24 h volume, then the stalest searches.
+
+    ``queries`` are (market_id, query, volume_24h) in any order; a market's staleness is the time since
+    its last completed search, advanced by up to VOLUME_PRIORITY_PERIODS periods for high volume.
+    """
+    general = [(m, q) for m, q, _ in queries if m == GENERAL_QUERY_MARKET]
+    markets = sorted(
+        ((m, q, v) for m, q, v in queries if m != GENERAL_QUERY_MARKET), key=lambda x: (-x[2], x[0])
+    )
+    n = max(1, len(markets))
+
+    def key(item: tuple[int, tuple[str, str, float]]) -> tuple[int, datetime, int]:
+        rank, (market_id, _, _) = item
+        searched = last_searched.get(market_id)
+        if searched is None:
+            return (0, datetime.min, rank)
+        boost = period * VOLUME_PRIORITY_PERIODS * (1 - rank / n)
+        return (1, searched - boost, rank)
+
+    ordered = sorted(enumerate(markets), key=key)
+    return general + [(m, q) for _, (m, q, _) in ordered]
+
+
 async def collect_tweets(
     clients: IngestClients, settings: Settings, warehouse: Warehouse, now: datetime
 ) -> CollectResult:
+    """Search X within this run's request budget, highest-priority queries first; defer the rest.
+
+    The budget comes from ``twitter.rate_limit`` and ``data_collection.frequency_minutes``; a 429 ends
+    the searching for this run (never a wait for the window) and what was collected is kept.
+    """
     result = CollectResult("tweets")
     if not clients.x.configured:
         result.degraded, result.degraded_reason = (
@@ -278,10 +354,21 @@ async def collect_tweets(
         )
         return result
     tw = settings.twitter
-    queries: list[tuple[str, str]] = [(GENERAL_QUERY_MARKET, keyword_query(tw.keywords))]
+    candidates: list[tuple[str, str, float]] = [(GENERAL_QUERY_MARKET, keyword_query(tw.keywords), math.inf)]
     if tw.per_market_queries:
         markets = current_markets(warehouse)
-        queries += [(r.market_id, market_search_query(r.question)) for r in markets.itertuples()]
+        candidates += [
+            (r.market_id, market_search_query(r.question), float(r.volume_24h or 0.0))
+            for r in markets.itertuples()
+        ]
+    state = warehouse.read_frame(sa.select(x_search_state), parse_dates=["last_searched_at"])
+    last_searched = {
+        r.market_id: r.last_searched_at.to_pydatetime()
+        for r in state.itertuples()
+        if pd.notna(r.last_searched_at)
+    }
+    period = timedelta(minutes=settings.data_collection.frequency_minutes)
+    queries = prioritized_queries(candidates, last_searched, period)
     known = warehouse.read_frame(
         sa.select(tweet_mentions.c.query, tweet_mentions.c.tweet_id).where(
             tweet_mentions.c.query.in_([q for _, q in queries])
@@ -291,28 +378,45 @@ async def collect_tweets(
         {q: _max_id(list(g["tweet_id"])) for q, g in known.groupby("query")} if not known.empty else {}
     )
     start_time = x_start_time(tw.window_days, now.replace(tzinfo=UTC))
+    budget = RequestBudget(x_request_budget(tw.rate_limit, settings.data_collection.frequency_minutes))
+    initial_budget = budget.left
+    rate_limited = False
 
     async def search(market_id: str, query: str) -> tuple[str, str, Any]:
+        nonlocal rate_limited
+        if rate_limited:
+            return market_id, query, None
+        pages = budget.reserve(tw.max_pages_per_query)
+        if not pages:
+            return market_id, query, None
         try:
-            return (
-                market_id,
-                query,
-                await clients.x.search_recent(query, start_time=start_time, since_id=since_ids.get(query)),
+            found = await clients.x.search_recent(
+                query, start_time=start_time, since_id=since_ids.get(query), max_pages=pages
             )
         except ApiError as exc:
+            budget.settle(pages, pages)  # a failed search may have spent every page it reserved
+            if exc.status == 429:
+                rate_limited = True  # the window is spent: later queries wait for a later run
+                return market_id, query, None
             return market_id, query, exc
+        budget.settle(pages, found.pages)
+        budget.observe_remaining(found.rate_remaining)
+        return market_id, query, found
 
     outcomes = await gather_bounded(
         [lambda m=m, q=q: search(m, q) for m, q in queries], settings.data_collection.max_concurrency
     )
     failures = [(q, o) for _, q, o in outcomes if isinstance(o, ApiError)]
+    deferred = [m for m, _, o in outcomes if o is None]
     tweet_rows: dict[str, dict[str, Any]] = {}
     user_rows: dict[str, dict[str, Any]] = {}
     mention_rows: list[dict[str, Any]] = []
+    searched_rows: list[dict[str, Any]] = []
     duplicates = 0
     for market_id, query, outcome in outcomes:
-        if isinstance(outcome, ApiError):
+        if outcome is None or isinstance(outcome, ApiError):
             continue
+        searched_rows.append({"market_id": market_id, "query": query, "last_searched_at": now})
         result.rejects.extend(outcome.rejects)
         for t in outcome.tweets:
             duplicates += t.id in tweet_rows
@@ -327,10 +431,17 @@ async def collect_tweets(
     written = warehouse.upsert(tweets, list(tweet_rows.values()))
     warehouse.upsert(tweet_authors, list(user_rows.values()))
     warehouse.upsert(tweet_mentions, mention_rows, update=False)
+    # Only completed searches count as searched: failed and deferred ones stay stale and rise in priority.
+    warehouse.upsert(x_search_state, searched_rows)
     result.rows_written, result.new_rows = written.rows_written, written.new_rows
     result.details = {
         "queries": len(queries),
+        "searched_queries": len(searched_rows),
+        "deferred_queries": len(deferred),
         "failed_queries": len(failures),
+        "request_budget": initial_budget,
+        "requests_used": clients.stats.per_endpoint.get(X_SEARCH_RECENT, 0),
+        "stopped_by_rate_limit": rate_limited,
         "authors": len(user_rows),
         "cross_query_duplicates": duplicates,
     }

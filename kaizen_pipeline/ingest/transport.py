@@ -4,6 +4,12 @@ Retries: connect errors, timeouts, dropped connections, 5xx, 429 and undecodable
 are retried with exponential backoff ``base * 2**attempt`` (1, 2, 4, 8, 16 s by default) plus up to
 10% jitter, then the call fails with :class:`ApiError`. A 429 waits at least as long as the server
 asks (``Retry-After`` seconds or HTTP date, or X's ``x-rate-limit-reset`` unix time).
+Deadlines: each attempt (connect, headers and the whole body) must finish within
+``request_deadline`` seconds, so a server trickling bytes cannot hold a request; a deadline hit is a
+retryable timeout. A whole call, retries and backoff included, gives up once it would outlast
+``call_deadline``. A 200 answer that is well-formed but not JSON (an HTML page) is a protocol error,
+retried at most once; a JSON answer cut short is retried like any other transient failure.
+Every string taken from a server answer passes through :func:`redact` with the request's own secrets.
 Rate limits: a sliding-window limiter per endpoint keeps each request in the window from when it is
 sent until ``period`` after its answer, so the server never counts more than the documented limit.
 """
@@ -14,6 +20,7 @@ import asyncio
 import contextlib
 import email.utils
 import random
+import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -24,16 +31,24 @@ from typing import Any, TypeVar
 import httpx
 import orjson
 
+from kaizen_pipeline.ops.redact import redact
+
 T = TypeVar("T")
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+# A well-formed non-JSON answer will not change on retry; one retry covers a proxy's transient error page.
+PROTOCOL_ERROR_RETRIES = 1
+_JSON_CONTENT_TYPES = ("application/json", "+json", "text/json")
 
 
 class ApiError(RuntimeError):
     """A request failed for good (non-retryable status, or retries exhausted)."""
 
     def __init__(self, endpoint: str, message: str, status: int | None = None, attempts: int = 1) -> None:
-        super().__init__(f"{endpoint}: {message} (after {attempts} attempt{'s' if attempts != 1 else ''})")
+        # Credential-shaped text is masked here too, whoever built the message.
+        super().__init__(
+            redact(f"{endpoint}: {message} (after {attempts} attempt{'s' if attempts != 1 else ''})")
+        )
         self.endpoint = endpoint
         self.status = status
         self.attempts = attempts
@@ -90,6 +105,10 @@ class SlidingWindowRateLimiter:
         self._lock = asyncio.Lock()
         self._freed = asyncio.Event()
 
+    def paused_for(self) -> float:
+        """Seconds left before the limiter admits anything again (0 when not paused)."""
+        return max(0.0, self._paused_until - self._clock())
+
     def pause_until_monotonic(self, until: float) -> None:
         """Admit nothing before ``until`` (the server said the quota is spent)."""
         self._paused_until = max(self._paused_until, until)
@@ -136,6 +155,21 @@ class RetryPolicy:
     backoff_max: float = 60.0
     max_rate_limit_wait: float = 900.0
     jitter: float = 0.1
+    request_deadline: float | None = None  # seconds for one attempt's whole exchange
+    call_deadline: float | None = None  # seconds for one call, retries and waits included
+
+    def total_deadline(self) -> float | None:
+        """The call deadline; by default every attempt's deadline, the longest backoff and one rate-limit wait."""
+        if self.call_deadline is not None:
+            return self.call_deadline
+        if self.request_deadline is None:
+            return None
+        backoffs = sum(min(self.backoff_max, self.backoff_base * 2**a) for a in range(self.max_retries))
+        return (
+            (self.max_retries + 1) * self.request_deadline
+            + (1 + self.jitter) * backoffs
+            + self.max_rate_limit_wait
+        )
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         delay = min(self.backoff_max, self.backoff_base * (2**attempt))
@@ -174,6 +208,7 @@ class Transport:
         stats: CallStats | None = None,
         seed: int | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.policy = policy
@@ -181,6 +216,7 @@ class Transport:
         self.stats = stats or CallStats()
         self._rng = random.Random(seed)
         self._sleep = sleep
+        self._clock = clock
 
     async def get_json(
         self,
@@ -188,20 +224,41 @@ class Transport:
         url: str,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        *,
+        wait_on_rate_limit: bool = True,
     ) -> tuple[Any, httpx.Headers]:
-        """GET ``url`` and decode JSON, retrying transient failures; ``endpoint`` names the rate limit."""
+        """GET ``url`` and decode JSON, retrying transient failures; ``endpoint`` names the rate limit.
+
+        With ``wait_on_rate_limit=False`` a 429, or a limiter paused by a spent quota, fails at once
+        with an ApiError of status 429 instead of waiting for the window to reset.
+        """
         limiter = self.limiters.get(endpoint)
+        secrets = _header_secrets(headers)
         last_problem = "no attempt made"
         last_status: int | None = None
         attempts = self.policy.max_retries + 1
+        protocol_errors = 0
+        total = self.policy.total_deadline()
+        started = self._clock()
+        attempt = 0
         for attempt in range(attempts):
+            if not wait_on_rate_limit and limiter is not None and limiter.paused_for() > 0:
+                raise ApiError(endpoint, "rate-limit window spent; not waiting for its reset", 429, attempt)
             if attempt:
                 self.stats.retries += 1
             self.stats.count_call(endpoint)
             wait: float | None = None
             try:
                 async with limiter.slot() if limiter is not None else contextlib.nullcontext():
-                    response = await self.client.get(url, params=params, headers=headers)
+                    # The deadline starts once the request may be sent: a rate-limit wait is not the server's.
+                    async with asyncio.timeout(self.policy.request_deadline):
+                        response = await self.client.get(url, params=params, headers=headers)
+            except TimeoutError:
+                last_problem, last_status = (
+                    f"no complete answer within the {self.policy.request_deadline:g} s request deadline"
+                    " (transport.request_deadline_seconds)",
+                    None,
+                )
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 last_problem, last_status = f"{type(exc).__name__} talking to the server", None
             else:
@@ -210,13 +267,16 @@ class Transport:
                     self.stats.rate_limited += 1
                     wait = rate_limit_wait(response.headers)
                     last_problem = "HTTP 429 Too Many Requests"
+                    if not wait_on_rate_limit:
+                        self.stats.errors += 1
+                        raise ApiError(endpoint, "HTTP 429: rate limited; not waiting", 429, attempt + 1)
                 elif response.status_code in RETRYABLE_STATUS:
                     last_problem = f"HTTP {response.status_code}"
                 elif response.status_code >= 400:
                     self.stats.errors += 1
                     raise ApiError(
                         endpoint,
-                        f"HTTP {response.status_code}: {_short(response)}",
+                        f"HTTP {response.status_code}: {_short(response, secrets)}",
                         response.status_code,
                         attempt + 1,
                     )
@@ -224,7 +284,18 @@ class Transport:
                     try:
                         payload = orjson.loads(response.content)
                     except orjson.JSONDecodeError:
-                        last_problem = "response body is not valid JSON (truncated?)"
+                        if _looks_like_json(response):
+                            last_problem = "response body is not valid JSON (truncated?)"
+                        else:
+                            protocol_errors += 1
+                            last_problem = (
+                                f"protocol error: expected JSON, got {_describe(response, secrets)}"
+                            )
+                            if protocol_errors > PROTOCOL_ERROR_RETRIES:
+                                self.stats.errors += 1
+                                raise ApiError(
+                                    endpoint, last_problem, response.status_code, attempt + 1
+                                ) from None
                     else:
                         self._respect_quota(limiter, response.headers)
                         return payload, response.headers
@@ -238,8 +309,15 @@ class Transport:
                         endpoint, f"rate limited for {wait:.0f} s, longer than allowed", 429, attempt + 1
                     )
                 delay = max(delay, wait)
+            if total is not None and self._clock() - started + delay > total:
+                raise ApiError(
+                    endpoint,
+                    f"gave up: {last_problem}; retrying would outlast the call's {total:g} s budget",
+                    last_status,
+                    attempt + 1,
+                )
             await self._sleep(delay)
-        raise ApiError(endpoint, f"gave up: {last_problem}", last_status, attempts)
+        raise ApiError(endpoint, f"gave up: {last_problem}", last_status, attempt + 1)
 
     def _respect_quota(self, limiter: SlidingWindowRateLimiter | None, headers: httpx.Headers) -> None:
         if limiter is None or headers.get("x-rate-limit-remaining") != "0":
@@ -249,9 +327,49 @@ class Transport:
             limiter.pause_until_monotonic(time.monotonic() + min(wait, self.policy.max_rate_limit_wait))
 
 
-def _short(response: httpx.Response, limit: int = 200) -> str:
-    text = response.text.strip().replace("\n", " ")
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+def _header_secrets(headers: Mapping[str, str] | None) -> list[str]:
+    """The credentials this request carries (an Authorization token), to mask wherever the server echoes them."""
+    found: list[str] = []
+    for name, value in (headers or {}).items():
+        if name.lower() in ("authorization", "proxy-authorization", "x-api-key", "cookie") and value:
+            found.append(value)
+            scheme, _, credential = value.partition(" ")
+            if credential and scheme.isalpha():
+                found.append(credential.strip())
+    return found
+
+
+def sanitize(text: str, secrets: Iterable[str] = (), limit: int = 200) -> str:
+    """Server-supplied ``text`` made safe for messages: secrets masked, control characters dropped, bounded."""
+    text = redact(_CONTROL_CHARS.sub(" ", text), secrets)
+    text = " ".join(text.split())
     return text[:limit] + ("..." if len(text) > limit else "")
+
+
+def _short(response: httpx.Response, secrets: Iterable[str] = (), limit: int = 200) -> str:
+    # Redact the whole body before cutting it, so a token split at the limit cannot leak its first half.
+    return sanitize(response.content.decode("utf-8", "replace"), secrets, limit)
+
+
+def _looks_like_json(response: httpx.Response) -> bool:
+    """True when the server says (or the body starts as if) this is JSON: a cut body then means truncation."""
+    content_type = response.headers.get("content-type", "").lower()
+    if any(marker in content_type for marker in _JSON_CONTENT_TYPES):
+        return True
+    if content_type:
+        return False
+    return response.content.lstrip()[:1] in (b"{", b"[")
+
+
+def _describe(response: httpx.Response, secrets: Iterable[str]) -> str:
+    content_type = sanitize(response.headers.get("content-type", "") or "no content type", secrets, 80)
+    return (
+        f"HTTP {response.status_code} with content type {content_type!r}, body starts"
+        f" {_short(response, secrets, 120)!r}"
+    )
 
 
 async def gather_bounded(factories: Iterable[Callable[[], Awaitable[T]]], limit: int) -> list[T]:

@@ -125,6 +125,14 @@ tweet_mentions = sa.Table(
 )
 sa.Index("ix_tweet_mentions_market", tweet_mentions.c.market_id)
 
+x_search_state = sa.Table(
+    "x_search_state",
+    metadata,
+    sa.Column("market_id", sa.String(64), primary_key=True, comment="'*' for the general keyword query"),
+    sa.Column("query", sa.Text, nullable=False),
+    sa.Column("last_searched_at", sa.DateTime, nullable=False, comment="last run that completed this search"),
+)
+
 tweet_authors = sa.Table(
     "tweet_authors",
     metadata,
