@@ -229,16 +229,32 @@ class XClient:
             result.rate_remaining = _window_remaining(response_headers, result.rate_remaining)
             if not isinstance(data, dict):
                 raise ApiError(X_SEARCH_RECENT, "expected a JSON object")
-            for raw in data.get("data") or []:
+            includes = _member(data, "includes", dict)
+            for raw in _member(data, "data", list):
                 parsed = parse_record(TweetRecord, raw, X_SEARCH_RECENT, "id")
                 (result.rejects if isinstance(parsed, Reject) else result.tweets).append(parsed)
-            for raw in (data.get("includes") or {}).get("users") or []:
+            for raw in _member(includes, "users", list, "includes.users"):
                 parsed = parse_record(UserRecord, raw, X_SEARCH_RECENT, "id")
                 (result.rejects if isinstance(parsed, Reject) else result.users).append(parsed)
-            next_token = (data.get("meta") or {}).get("next_token")
+            next_token = _member(data, "meta", dict).get("next_token")
+            if next_token is not None and not isinstance(next_token, str):
+                raise ApiError(X_SEARCH_RECENT, "meta.next_token: expected a string")
             if not next_token:
                 break
         return result
+
+
+def _member(container: dict[str, Any], key: str, kind: type, path: str | None = None) -> Any:
+    """``container[key]`` when it has the wire type (absent or null: empty); a wrong type fails the page."""
+    value = container.get(key)
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise ApiError(
+            X_SEARCH_RECENT,
+            f"{path or key}: expected {'an array' if kind is list else 'an object'}, got {type(value).__name__}",
+        )
+    return value
 
 
 def _window_remaining(headers: httpx.Headers, previous: int | None) -> int | None:

@@ -139,3 +139,31 @@ def test_wrong_types_inside_validators_become_field_rejects() -> None:
     assert "outcomePrices: missing price (null or empty)" in rejected.reason
     huge_side = parse_record(Trade, {**load("data_api_trades.json")[0], "side": "S" * 1_000_000}, "d", "x")
     assert isinstance(huge_side, Reject) and len(huge_side.row("r", datetime(2026, 1, 1))["reason"]) < 200
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"data": [], "includes": [], "meta": {}}, "includes"),
+        ({"data": {"id": "1"}, "meta": {}}, "data"),
+        ({"data": [], "includes": {"users": {"id": "1"}}}, "includes.users"),
+        ({"data": [], "meta": ["next"]}, "meta"),
+    ],
+)
+def test_a_misshapen_x_page_fails_its_query_naming_the_member(body: dict, field: str) -> None:
+    """A page whose members have the wrong JSON type is an ApiError naming the member, never a raw crash."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    import httpx
+
+    from kaizen_pipeline.ingest.clients import XClient
+    from kaizen_pipeline.ingest.transport import ApiError, RetryPolicy, Transport
+
+    async def go() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(200, json=body))) as c:
+            client = XClient(Transport(c, RetryPolicy(max_retries=0), {}), "http://127.0.0.1:9", "t0ken-x", 10, 2)
+            await client.search_recent("polymarket", start_time=datetime(2026, 1, 1, tzinfo=UTC))
+
+    with pytest.raises(ApiError, match=field):
+        asyncio.run(go())
