@@ -75,8 +75,9 @@ def secret_values(settings: Settings | None = None) -> list[str]:
 
 
 def _spellings(secret: str) -> list[str]:
-    """The ways a secret shows up in text: as is, JSON-escaped, URL-encoded."""
-    forms = {secret, json.dumps(secret)[1:-1], quote(secret, safe=""), quote(secret, safe="/")}
+    """The ways a secret shows up in text: as is, JSON-escaped (also ``\\/``), URL-encoded."""
+    escaped = json.dumps(secret)[1:-1]
+    forms = {secret, escaped, escaped.replace("/", "\\/"), quote(secret, safe=""), quote(secret, safe="/")}
     return sorted(forms, key=len, reverse=True)
 
 
