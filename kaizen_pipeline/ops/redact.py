@@ -41,6 +41,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         rf"\g<head>\g<q>{MASK}",
     ),
 )
+# every pattern above needs one of these words: a substring test lets most stored strings skip the regexes
+_TRIGGER_WORDS = ("bearer", "authoriz", "passw", "pwd", "secret", "token", "key", "credential", "://")
 # a truncated message can end with the first part of a secret: mask a tail of at least this many characters
 _MIN_SECRET_PREFIX = 8
 
@@ -92,38 +94,54 @@ def _mask_truncated_tail(text: str, secret: str) -> str:
     return text
 
 
+def _prepared(secrets: Iterable[str]) -> list[tuple[str, list[str]]]:
+    return [(s, _spellings(s)) for s in secrets if s and len(s) >= _MIN_SECRET_LEN]
+
+
+def _redact_prepared(text: str, prepared: list[tuple[str, list[str]]]) -> str:
+    if len(text) < _MIN_SECRET_LEN:
+        return text
+    for secret, forms in prepared:
+        for form in forms:
+            if form in text:
+                text = text.replace(form, MASK)
+        if len(secret) > _MIN_SECRET_PREFIX and secret[:_MIN_SECRET_PREFIX] in text:
+            text = _mask_truncated_tail(text, secret)
+    lowered = text.lower()
+    if any(word in lowered for word in _TRIGGER_WORDS):
+        for pattern, replacement in _PATTERNS:
+            text = pattern.sub(replacement, text)
+    return text
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with every known secret value and credential-looking pattern replaced by ***."""
     if not text:
         return text
-    for secret in secrets:
-        if secret and len(secret) >= _MIN_SECRET_LEN:
-            for form in _spellings(secret):
-                text = text.replace(form, MASK)
-            if len(secret) > _MIN_SECRET_PREFIX:
-                text = _mask_truncated_tail(text, secret)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
+    return _redact_prepared(text, _prepared(secrets))
+
+
+def _redact_any(value: Any, prepared: list[tuple[str, list[str]]]) -> Any:
+    if isinstance(value, str):
+        return _redact_prepared(value, prepared)
+    if isinstance(value, dict):
+        return {k: _redact_any(v, prepared) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_redact_any(v, prepared) for v in value)
+    return value
 
 
 def redact_value(value: Any, secrets: Iterable[str] = ()) -> Any:
     """``value`` with every string inside it (also in lists and dicts) redacted; other values unchanged."""
-    if isinstance(value, str):
-        return redact(value, secrets)
-    if isinstance(value, dict):
-        return {k: redact_value(v, secrets) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(redact_value(v, secrets) for v in value)
-    return value
+    return _redact_any(value, _prepared(secrets))
 
 
 def redact_records(
     records: list[dict[str, Any]], secrets: Iterable[str] | None = None
 ) -> list[dict[str, Any]]:
     """Rows about to be stored, their strings redacted (the warehouse's write boundary)."""
-    known = secret_values() if secrets is None else list(secrets)
-    return [{k: redact_value(v, known) for k, v in rec.items()} for rec in records]
+    prepared = _prepared(secret_values() if secrets is None else secrets)
+    return [{k: _redact_any(v, prepared) for k, v in rec.items()} for rec in records]
 
 
 def redacted_exception(exc: BaseException, secrets: Iterable[str] = ()) -> RedactedError:
