@@ -157,3 +157,37 @@ python_logs:
     assert _leaks(files, output) == []
     # the degradation itself is still reported, with the credential masked
     assert "degraded" in output and "401" in output
+
+
+def test_an_ingest_exception_echoing_the_token_is_stored_and_printed_redacted(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import dagster as dg
+
+    from kaizen_pipeline.ingest import assets as ingest_assets
+    from kaizen_pipeline.resources import build_resources
+    from kaizen_pipeline.settings import get_settings
+
+    monkeypatch.setenv("KAIZEN_TWITTER__BEARER_TOKEN", TOKEN)
+    get_settings.cache_clear()
+
+    async def echoing_collector(*_args: object) -> object:
+        raise ValueError(f'X said: {{"detail": "Bearer {TOKEN}"}} and plain {TOKEN}')
+
+    monkeypatch.setattr(ingest_assets, "collect_markets", echoing_collector)
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        [ingest_assets.polymarket_markets],
+        resources=build_resources(get_settings()),
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert failure is not None
+    stored = [failure.to_string()] + [
+        str(r.user_message) + str(r.dagster_event) for r in instance.all_logs(result.run_id)
+    ]
+    text = "\n".join(stored) + capfd.readouterr().err
+    assert "ValueError" in text and "***" in text
+    assert [frag[:10] for frag in FRAGMENTS if frag in text] == []
