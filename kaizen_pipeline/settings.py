@@ -37,9 +37,16 @@ SECRET_KEYS: dict[str, str] = {
 }
 
 ENV_PREFIX = "KAIZEN_"
-# KAIZEN_* variables the project reads that are not config keys (config file, test and Dagster storage URLs).
+# KAIZEN_* variables the project reads that are not config keys (config file, Dagster storage URL, and the
+# test suite's PostgreSQL URL, API samples directory and property-test example count).
 NON_CONFIG_ENV_VARS: frozenset[str] = frozenset(
-    {CONFIG_ENV_VAR, "KAIZEN_TEST_POSTGRES_URL", "KAIZEN_DAGSTER_POSTGRES_URL", "KAIZEN_API_SAMPLES"}
+    {
+        CONFIG_ENV_VAR,
+        "KAIZEN_TEST_POSTGRES_URL",
+        "KAIZEN_DAGSTER_POSTGRES_URL",
+        "KAIZEN_API_SAMPLES",
+        "KAIZEN_PROPERTY_EXAMPLES",
+    }
 )
 
 
