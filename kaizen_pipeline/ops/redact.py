@@ -31,7 +31,14 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         rf"\g<head>{MASK}",
     ),
     # "Bearer <credential>" anywhere: plain text, JSON strings, escaped JSON
-    (re.compile(r"(?i)(?P<head>\bbearer(?:\s|%20|\\[nt])+)(?!\*\*\*)[^\s'\",;}\]\\]+"), rf"\g<head>{MASK}"),
+    # (at least 8 characters with a digit or symbol, so prose such as "the bearer of bad news" stays intact)
+    (
+        re.compile(
+            r"(?i)(?P<head>\bbearer(?:\s|%20|\\[nt])+)(?!\*\*\*)"
+            r"(?=[^\s'\",;}\]\\]*[0-9%=_\-.+/~])[^\s'\",;}\]\\]{8,}"
+        ),
+        rf"\g<head>{MASK}",
+    ),
     # key = value, key: value, "key": "value" for credential-named keys (access_token, client_secret, x-api-key)
     (
         re.compile(

@@ -46,8 +46,8 @@ def test_known_secret_is_masked_in_every_spelling_and_when_cut_off() -> None:
         assert TOKEN[:12] not in masked and "***" in masked
 
 
-def test_market_identifiers_are_not_mistaken_for_credentials() -> None:
-    text = 'token_id=123 clob_token_ids: ["1", "2"] max_tokens: 5'
+def test_market_identifiers_and_prose_are_not_mistaken_for_credentials() -> None:
+    text = 'token_id=123 clob_token_ids: ["1", "2"] max_tokens: 5 the bearer of bad news'
     assert redact(text) == text
 
 
