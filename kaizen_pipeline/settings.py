@@ -8,8 +8,11 @@ Secrets (X bearer token, SMTP password) are accepted from the environment only.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import types
+import typing
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +24,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 CONFIG_ENV_VAR = "KAIZEN_CONFIG"
@@ -31,6 +35,19 @@ SECRET_KEYS: dict[str, str] = {
     "twitter.bearer_token": "KAIZEN_TWITTER__BEARER_TOKEN",
     "alerts.smtp_password": "KAIZEN_ALERTS__SMTP_PASSWORD",
 }
+
+ENV_PREFIX = "KAIZEN_"
+# KAIZEN_* variables the project reads that are not config keys (config file, Dagster storage URL, and the
+# test suite's PostgreSQL URL, API samples directory and property-test example count).
+NON_CONFIG_ENV_VARS: frozenset[str] = frozenset(
+    {
+        CONFIG_ENV_VAR,
+        "KAIZEN_TEST_POSTGRES_URL",
+        "KAIZEN_DAGSTER_POSTGRES_URL",
+        "KAIZEN_API_SAMPLES",
+        "KAIZEN_PROPERTY_EXAMPLES",
+    }
+)
 
 
 class ConfigError(ValueError):
@@ -197,6 +214,24 @@ class DemoSettings(_Section):
         None,
         description="Freeze the demo clock at this UTC time (reproducible replays); empty: follow the wall clock.",
     )
+
+    @model_validator(mode="after")
+    def _frozen_after_epoch(self) -> DemoSettings:
+        try:
+            epoch = datetime.fromisoformat(self.epoch.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"demo.epoch: not an ISO time (got {self.epoch!r})") from None
+        if self.frozen_now is None:
+            return self
+        frozen = self.frozen_now
+        epoch = epoch.astimezone(UTC) if epoch.tzinfo else epoch.replace(tzinfo=UTC)
+        frozen = frozen.astimezone(UTC) if frozen.tzinfo else frozen.replace(tzinfo=UTC)
+        if frozen < epoch:
+            raise ValueError(
+                f"demo.frozen_now ({frozen.isoformat()}) is before demo.epoch ({epoch.isoformat()}); "
+                "the frozen clock must be at or after the start of the simulated world"
+            )
+        return self
 
 
 # --- sections added by the research, backtest, kaizen and ops domains go below ---
@@ -716,16 +751,109 @@ def _format_validation_error(exc: ValidationError, path: Path) -> str:
     return f"invalid configuration ({path} + KAIZEN_* environment):\n  " + "\n  ".join(problems)
 
 
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The BaseModel inside ``annotation`` (``Model`` or ``Model | None``), else None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        models = [a for a in typing.get_args(annotation) if _model_of(a) is not None]
+        return _model_of(models[0]) if len(models) == 1 else None
+    return None
+
+
+def _is_complex(annotation: Any) -> bool:
+    """pydantic-settings parses these from the environment as JSON (lists, dicts, models)."""
+    if _model_of(annotation) is not None:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_complex(a) for a in typing.get_args(annotation) if a is not type(None))
+    return origin in (list, dict, set, tuple, frozenset) or annotation in (list, dict, set, tuple)
+
+
+def _env_name(dotted: str) -> str:
+    return ENV_PREFIX + dotted.upper().replace(".", "__")
+
+
+def _config_env_names(model: type[BaseModel] = Settings, prefix: str = "") -> list[str]:
+    """Every env var that can set a config key or a whole section."""
+    names: list[str] = []
+    for name, field in model.model_fields.items():
+        names.append(_env_name(prefix + name))
+        sub = _model_of(field.annotation)
+        if sub is not None:
+            names.extend(_config_env_names(sub, f"{prefix}{name}."))
+    return names
+
+
+def _json_example(field: Any) -> str:
+    default = field.get_default(call_default_factory=True)
+    if isinstance(default, BaseModel):
+        default = default.model_dump(mode="json")
+    if default in (None, [], {}):
+        default = ["value"] if typing.get_origin(field.annotation) in (list, set, tuple) else {"key": "value"}
+    return json.dumps(default, default=str)
+
+
+def _check_env_overrides(environ: typing.Mapping[str, str]) -> None:
+    """Fail on a KAIZEN_* variable that matches no config key, or a non-JSON value for a list/dict key.
+
+    pydantic-settings silently ignores unknown names (a typo in a section or a single underscore), so an
+    override the user believes is active would have no effect.
+    """
+    problems: list[str] = []
+    for var in sorted(environ):
+        upper = var.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in NON_CONFIG_ENV_VARS:
+            continue
+        parts = upper[len(ENV_PREFIX) :].lower().split("__")
+        model: type[BaseModel] | None = Settings
+        field = None
+        dotted: list[str] = []
+        for i, part in enumerate(parts):
+            if model is None or part not in model.model_fields:
+                field = None
+                break
+            field = model.model_fields[part]
+            dotted.append(part)
+            model = _model_of(field.annotation)
+            if model is None and i < len(parts) - 1:
+                # a dict-typed key may be addressed one level deeper; anything else is unknown
+                field = field if typing.get_origin(field.annotation) is dict else None
+                break
+        if field is None:
+            close = difflib.get_close_matches(upper, _config_env_names(), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            problems.append(
+                f"{var}: matches no config key (KAIZEN_<SECTION>__<KEY>, double underscore){hint}"
+            )
+            continue
+        if _is_complex(field.annotation) and len(dotted) == len(parts):
+            try:
+                json.loads(environ[var])
+            except ValueError:
+                key = ".".join(dotted)
+                shown = "" if key in SECRET_KEYS else f" (got {environ[var][:60]!r})"
+                problems.append(
+                    f"{var}: {key} wants a JSON value{shown}, e.g. {var}='{_json_example(field)}'"
+                )
+    if problems:
+        raise ConfigError("invalid KAIZEN_* environment: " + "; ".join(problems))
+
+
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     """Read config.yaml (or ``path``), apply env overrides, validate; raise ConfigError naming the key."""
     cfg_path = Path(path) if path is not None else config_path()
     data = _read_yaml(cfg_path)
+    _check_env_overrides(os.environ)
     for key, value in overrides.items():
         data[key] = value
     try:
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, cfg_path)) from None
+    except SettingsError as exc:
+        raise ConfigError(f"invalid KAIZEN_* environment: {exc}") from None
 
 
 def config_reference(model: type[BaseModel] = Settings, prefix: str = "") -> list[tuple[str, str, str]]:

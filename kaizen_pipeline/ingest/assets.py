@@ -1,5 +1,7 @@
 """Ingest assets: thin wiring of the collection steps into Dagster with run metadata."""
 
+import traceback
+
 import dagster as dg
 from dagster import AssetExecutionContext
 
@@ -12,10 +14,16 @@ from kaizen_pipeline.ingest.collect import (
     collect_tweets,
     run_collection,
 )
+from kaizen_pipeline.ops.logs import install_log_redaction
+from kaizen_pipeline.ops.redact import redact, redacted_exception, secret_values
 from kaizen_pipeline.reporting import markdown_table
 from kaizen_pipeline.resources import SourcesResource, WarehouseResource
+from kaizen_pipeline.settings import Settings
 
 GROUP = "ingest"
+
+# Every process that loads this code location redacts its kaizen_pipeline log records.
+install_log_redaction()
 
 
 def _materialize(
@@ -24,11 +32,35 @@ def _materialize(
     warehouse: WarehouseResource,
     sources: SourcesResource,
 ) -> dg.MaterializeResult:
+    """Run one collector; its log lines, metadata and any exception leave here redacted.
+
+    Dagster stores an asset's exception text in the event log and prints it on stderr; an API error
+    can echo the request's credentials, so the original exception is replaced, not chained.
+    """
     settings = sources.settings()
+    secrets = secret_values(settings)
+    try:
+        return _collect_and_describe(context, collector, warehouse, settings, secrets)
+    except (dg.Failure, dg.RetryRequested):
+        raise
+    except Exception as exc:
+        trace = redact("".join(traceback.format_exception(exc, chain=False)), secrets)
+        error = redacted_exception(exc, secrets)
+        context.log.error(f"{context.asset_key.to_user_string()} failed:\n{trace}")
+        raise error from None
+
+
+def _collect_and_describe(
+    context: AssetExecutionContext,
+    collector: Collector,
+    warehouse: WarehouseResource,
+    settings: Settings,
+    secrets: list[str],
+) -> dg.MaterializeResult:
     asset = context.asset_key.to_user_string()
     result: CollectResult = run_collection(collector, settings, warehouse.get(), context.run_id, asset=asset)
     if result.degraded:
-        context.log.warning(f"{asset} degraded: {result.degraded_reason}")
+        context.log.warning(redact(f"{asset} degraded: {result.degraded_reason}", secrets))
     if result.rejects:
         context.log.warning(f"{asset}: {len(result.rejects)} records quarantined in rejected_records")
     metadata: dict[str, dg.MetadataValue] = {
@@ -42,17 +74,21 @@ def _materialize(
         "rate_limited": dg.MetadataValue.int(result.stats.rate_limited),
         "degraded": dg.MetadataValue.bool(result.degraded),
         "source": dg.MetadataValue.text(settings.source),
-        "preview": dg.MetadataValue.md(markdown_table(result.preview)),
+        "preview": dg.MetadataValue.md(redact(markdown_table(result.preview), secrets)),
     }
     if result.degraded_reason:
-        metadata["degraded_reason"] = dg.MetadataValue.text(result.degraded_reason)
+        metadata["degraded_reason"] = dg.MetadataValue.text(redact(result.degraded_reason, secrets))
     if result.rejects:
         # Reasons quote wire values: bounded, so a hostile record cannot bloat the event log.
         reasons = sorted({r.reason[:300] for r in result.rejects})[:10]
-        metadata["reject_reasons"] = dg.MetadataValue.md("\n".join(f"- {r}" for r in reasons))
+        metadata["reject_reasons"] = dg.MetadataValue.md(
+            redact("\n".join(f"- {r}" for r in reasons), secrets)
+        )
     for key, value in result.details.items():
         metadata[key] = (
-            dg.MetadataValue.int(value) if isinstance(value, int) else dg.MetadataValue.text(str(value))
+            dg.MetadataValue.int(value)
+            if isinstance(value, int)
+            else dg.MetadataValue.text(redact(str(value), secrets))
         )
     return dg.MaterializeResult(metadata=metadata)
 

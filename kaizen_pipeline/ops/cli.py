@@ -56,10 +56,14 @@ def _restore(args: argparse.Namespace) -> int:
     configure_logging(settings)
     url = settings.database.sqlalchemy_url()
     print(f"verifying {args.backup} ...")
-    result = verify_backup(args.backup)
+    result = verify_backup(args.backup, require_warehouse=not args.force)
     print(result.summary())
     if not result.ok:
-        print("refusing to restore a backup that fails verification", file=sys.stderr)
+        print(
+            "refusing to restore a backup that fails verification"
+            + ("" if args.force else " (--force skips the manifest and schema checks, not integrity)"),
+            file=sys.stderr,
+        )
         return 1
     target = (
         settings.database.path if not settings.database.url else "the PostgreSQL warehouse (database.url)"
@@ -75,7 +79,7 @@ def _restore(args: argparse.Namespace) -> int:
             print("aborted")
             return 1
     try:
-        restored = restore_warehouse(args.backup, url)
+        restored = restore_warehouse(args.backup, url, force=args.force)
     except BackupError as exc:
         print(f"restore failed: {exc}", file=sys.stderr)
         return 1
@@ -122,6 +126,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--backup", required=True, metavar="PATH", help="the backup file (*.sqlite.gz or *.dump)"
     )
     restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    restore.add_argument(
+        "--force",
+        action="store_true",
+        help="restore even without this project's manifest or warehouse schema (integrity is still checked)",
+    )
     restore.set_defaults(func=_restore)
 
     maintain = subparsers.add_parser("maintain", help="VACUUM and ANALYZE the warehouse now")

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import threading
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -29,6 +30,71 @@ _STD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "asctime",
     "dagster_meta",
 }
+
+
+def redact_record(record: logging.LogRecord, secrets: list[str] | None = None) -> logging.LogRecord:
+    """Redact a record in place: its formatted message, Dagster's original message and exception text.
+
+    The record is only rewritten when redaction changes something, so other handlers see it unchanged.
+    """
+    known = secret_values() if secrets is None else secrets
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format string must not stop logging; str() is what logging would show
+        message = str(record.msg)
+    clean = redact(message, known)
+    if clean != message:
+        record.msg, record.args = clean, None
+    meta = getattr(record, "dagster_meta", None)
+    if isinstance(meta, dict) and isinstance(meta.get("orig_message"), str):
+        meta["orig_message"] = redact(meta["orig_message"], known)
+    if record.exc_info and record.exc_info[0] is not None:
+        text = "".join(traceback.format_exception(*record.exc_info))
+        clean_exc = redact(text, known)
+        if clean_exc != text:
+            # the exception object still carries the secret: keep only its redacted text
+            record.exc_info, record.exc_text = None, clean_exc
+    elif record.exc_text:
+        record.exc_text = redact(record.exc_text, known)
+    return record
+
+
+class RedactingFilter(logging.Filter):
+    """A handler or logger filter that redacts every record passing it (see ``redact_record``)."""
+
+    def __init__(self, secrets: list[str] | None = None) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        redact_record(record, self.secrets)
+        return True
+
+
+_factory_lock = threading.Lock()
+_factory_installed = False
+
+
+def install_log_redaction() -> None:
+    """Redact every ``kaizen_pipeline.*`` log record as it is created (idempotent, process-wide).
+
+    A filter on the ``kaizen_pipeline`` logger would not see its children's records, and Dagster adds
+    its own handlers to the managed loggers; creating the record is the one step they all share.
+    """
+    global _factory_installed
+    with _factory_lock:
+        if _factory_installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            if isinstance(record.name, str) and record.name.startswith("kaizen_pipeline"):
+                redact_record(record)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _factory_installed = True
 
 
 class JsonFormatter(logging.Formatter):
@@ -56,6 +122,8 @@ class JsonFormatter(logging.Formatter):
                 doc[key] = value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
         if record.exc_info:
             doc["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            doc["exception"] = record.exc_text
         return json.dumps(doc, default=str)
 
 
@@ -78,6 +146,7 @@ class DailyFileHandler(logging.Handler):
         self._stream: TextIO | None = None
         self._day: str | None = None
         self._io_lock = threading.Lock()
+        self.addFilter(RedactingFilter(self.secrets))
         self.setFormatter(
             JsonFormatter()
             if json_logs
@@ -132,6 +201,7 @@ class KaizenLogHandler(DailyFileHandler):
             cfg.log_dir, cfg.retention_days, json_logs=cfg.json_logs, secrets=secret_values(settings)
         )
         self.setLevel(cfg.level)
+        install_log_redaction()
 
 
 def configure_logging(
@@ -156,4 +226,13 @@ def log_files(log_dir: str | Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if _DAY_RE.match(p.name))
 
 
-__all__ = ["DailyFileHandler", "JsonFormatter", "KaizenLogHandler", "configure_logging", "log_files"]
+__all__ = [
+    "DailyFileHandler",
+    "JsonFormatter",
+    "KaizenLogHandler",
+    "RedactingFilter",
+    "configure_logging",
+    "install_log_redaction",
+    "log_files",
+    "redact_record",
+]

@@ -32,6 +32,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from kaizen_pipeline.warehouse.schema import metadata
+
 BACKUP_PREFIX = "warehouse-"
 SQLITE_SUFFIX = ".sqlite.gz"
 POSTGRES_SUFFIX = ".dump"
@@ -273,6 +275,13 @@ def _scratch(directory: Path, stem: str) -> Iterator[Path]:
 
 
 def _decompress(src: Path, dst: Path) -> None:
+    with src.open("rb") as head:
+        magic = head.read(16)
+    if not magic.startswith(b"\x1f\x8b"):
+        raise BackupVerificationError(
+            f"{src.name}: not a gzip file (a *{SQLITE_SUFFIX} backup is gzip-compressed; "
+            f"this one starts with {magic!r})"
+        )
     try:
         with gzip.open(src, "rb") as fin, dst.open("wb") as fout:
             shutil.copyfileobj(fin, fout, _CHUNK)
@@ -354,8 +363,52 @@ def _manifest_checks(path: Path) -> tuple[list[str], dict[str, int] | None]:
     return problems, ({str(k): int(v) for k, v in counts.items()} if isinstance(counts, dict) else None)
 
 
-def _verify_sqlite_backup(path: Path, keep_copy_as: Path | None = None) -> VerifyResult:
+def _listed(names: list[str], limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _manifest_missing(path: Path) -> list[str]:
+    """A restore needs the manifest ``kaizen backup`` writes: it is what says the file is this project's."""
+    manifest = read_manifest(path)
+    if manifest is None:
+        return [f"no manifest {manifest_path(path).name} beside it: not a backup taken by `kaizen backup`"]
+    missing = [key for key in ("format", "dialect", "row_counts", "sha256") if not manifest.get(key)]
+    if missing:
+        return [f"manifest {manifest_path(path).name} lacks {', '.join(missing)}"]
+    return []
+
+
+def warehouse_schema_problems(db_file: str | Path) -> list[str]:
+    """Tables and columns of kaizen_pipeline.warehouse.schema that the SQLite file ``db_file`` lacks."""
+    with closing(sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)) as conn:
+        present = set(_sqlite_tables(conn))
+        columns = {t: {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')} for t in present}
+    problems = []
+    missing_tables = sorted(set(metadata.tables) - present)
+    if missing_tables:
+        problems.append(
+            f"not this project's warehouse: missing tables {_listed(missing_tables)} "
+            f"({len(missing_tables)} of the {len(metadata.tables)} warehouse tables)"
+        )
+    missing_columns = [
+        f"{name}.{col.name}"
+        for name, table in sorted(metadata.tables.items())
+        if name in present
+        for col in table.columns
+        if col.name not in columns[name]
+    ]
+    if missing_columns:
+        problems.append(f"warehouse schema mismatch: missing columns {_listed(missing_columns)}")
+    return problems
+
+
+def _verify_sqlite_backup(
+    path: Path, keep_copy_as: Path | None = None, *, require_warehouse: bool = False
+) -> VerifyResult:
     problems, expected = _manifest_checks(path)
+    if require_warehouse:
+        problems += _manifest_missing(path)
     with _scratch(path.parent, "verify") as scratch:
         try:
             _decompress(path, scratch)
@@ -363,29 +416,43 @@ def _verify_sqlite_backup(path: Path, keep_copy_as: Path | None = None) -> Verif
             return VerifyResult(path, False, problems + [str(exc)])
         more, counts = _verify_sqlite_copy(scratch, expected)
         problems += more
+        if require_warehouse and not more:
+            problems += warehouse_schema_problems(scratch)
         if not problems and keep_copy_as is not None:
             os.replace(scratch, keep_copy_as)
     return VerifyResult(path, not problems, problems, counts)
 
 
-def verify_backup(path: str | Path) -> VerifyResult:
-    """Restore-test a backup into scratch space: readable, sound, and the row counts it promised."""
+def verify_backup(path: str | Path, *, require_warehouse: bool = False) -> VerifyResult:
+    """Restore-test a backup into scratch space: readable, sound, and the row counts it promised.
+
+    ``require_warehouse`` (what a restore needs) also demands this project's manifest and, for SQLite,
+    every table and column of the warehouse schema.
+    """
     path = Path(path).expanduser()
     if not path.is_file():
         return VerifyResult(path, False, [f"{path}: file not found"])
-    dialect = _dialect_of(path)
+    try:
+        dialect = _dialect_of(path)
+    except BackupError as exc:
+        return VerifyResult(path, False, [str(exc)])
     if dialect == "sqlite":
-        return _verify_sqlite_backup(path)
-    return _verify_postgres_backup(path)
+        return _verify_sqlite_backup(path, require_warehouse=require_warehouse)
+    return _verify_postgres_backup(path, require_warehouse=require_warehouse)
 
 
-def restore_sqlite(backup: Path, db_path: str | Path, now: datetime | None = None) -> RestoreResult:
-    """Verify ``backup`` and put it in place of ``db_path``; the current file is kept beside it."""
+def restore_sqlite(
+    backup: Path, db_path: str | Path, now: datetime | None = None, *, force: bool = False
+) -> RestoreResult:
+    """Verify ``backup`` and put it in place of ``db_path``; the current file is kept beside it.
+
+    Without ``force`` a file lacking this project's manifest or the warehouse schema is refused.
+    """
     db_path = Path(db_path).expanduser()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     staged = db_path.with_name(f".{db_path.name}.restore.tmp")
     staged.unlink(missing_ok=True)
-    result = _verify_sqlite_backup(backup, keep_copy_as=staged)
+    result = _verify_sqlite_backup(backup, keep_copy_as=staged, require_warehouse=not force)
     if not result.ok:
         staged.unlink(missing_ok=True)
         raise BackupVerificationError(result.summary() + " -- refusing to restore it")
@@ -569,8 +636,10 @@ def _pg_archive_row_counts(path: Path) -> dict[str, int]:
     return counts
 
 
-def _verify_postgres_backup(path: Path) -> VerifyResult:
+def _verify_postgres_backup(path: Path, *, require_warehouse: bool = False) -> VerifyResult:
     problems, expected = _manifest_checks(path)
+    if require_warehouse:
+        problems += _manifest_missing(path)
     try:
         counts = _pg_archive_row_counts(path)
     except BackupVerificationError as exc:
@@ -584,8 +653,8 @@ def _verify_postgres_backup(path: Path) -> VerifyResult:
     return VerifyResult(path, not problems, problems, counts)
 
 
-def restore_postgres(backup: Path, url: str) -> RestoreResult:
-    result = _verify_postgres_backup(backup)
+def restore_postgres(backup: Path, url: str, *, force: bool = False) -> RestoreResult:
+    result = _verify_postgres_backup(backup, require_warehouse=not force)
     if not result.ok:
         raise BackupVerificationError(result.summary() + " -- refusing to restore it")
     args, env = _pg_conn_args(url)
@@ -618,8 +687,12 @@ def backup_warehouse(url: str, backup_dir: str | Path, keep: int, now: datetime 
     raise BackupError(f"database.url: backups support sqlite and postgresql, not {backend}")
 
 
-def restore_warehouse(backup: str | Path, url: str, now: datetime | None = None) -> RestoreResult:
+def restore_warehouse(
+    backup: str | Path, url: str, now: datetime | None = None, *, force: bool = False
+) -> RestoreResult:
     """Verify ``backup`` and restore it into the warehouse at ``url``; refuse one that fails verification.
+
+    A backup without this project's manifest or the warehouse schema is refused unless ``force``.
 
     Stop the Dagster daemon and webserver first: a writer that keeps the old file open keeps
     writing into the replaced (moved-away) database.
@@ -632,8 +705,8 @@ def restore_warehouse(backup: str | Path, url: str, now: datetime | None = None)
     if dialect != backend:
         raise BackupError(f"{backup.name} is a {dialect} backup but the warehouse is {backend}")
     if backend == "sqlite":
-        return restore_sqlite(backup, sqlite_path(url), now)
-    return restore_postgres(backup, url)
+        return restore_sqlite(backup, sqlite_path(url), now, force=force)
+    return restore_postgres(backup, url, force=force)
 
 
 def newest_verified_backup(backup_dir: str | Path) -> BackupInfo | None:

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from kaizen_pipeline.ops.redact import redact_records
 from kaizen_pipeline.warehouse.schema import metadata
 
 DEFAULT_BATCH_SIZE = 2000
@@ -73,6 +74,11 @@ def _clean_value(value: Any) -> Any:
 def _records(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     raw = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else [dict(r) for r in rows]
     return [{k: _clean_value(v) for k, v in r.items()} for r in raw]
+
+
+def _stored(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Cleaned rows with every string redacted: the warehouse is a boundary no secret crosses."""
+    return redact_records(_records(rows))
 
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
@@ -182,7 +188,7 @@ class Warehouse:
         consistent statement on both dialects.
         """
         table = self.table(table) if isinstance(table, str) else table
-        records = _records(rows)
+        records = _stored(rows)
         if not records:
             return UpsertResult(0, 0)
         key_cols = [c.name for c in table.primary_key.columns]
@@ -219,7 +225,7 @@ class Warehouse:
         For derived tables that are recomputed as a whole window on each materialization.
         """
         table = self.table(table) if isinstance(table, str) else table
-        records = _records(rows)
+        records = _stored(rows)
         with self.engine.begin() as conn:
             before = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
             delete = table.delete() if where is None else table.delete().where(where)
