@@ -116,3 +116,21 @@ def test_a_real_backup_still_restores(
     code, output = _restore(capsys, "--backup", str(info.path))
     assert code == 0, output
     assert "verified" in output and _price_rows(db) == 1
+
+
+def test_a_backup_from_an_older_release_restores_and_gains_the_new_tables(
+    db: Path, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A table added since the backup was taken is no reason to refuse it: the warehouse creates it."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TABLE market_outcomes")
+    info = backup_sqlite(db, settings.database.backup_dir, keep=7)
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM price_points")
+    code, output = _restore(capsys, "--backup", str(info.path))
+    assert code == 0, output
+    assert _price_rows(db) == 1
+    reopened = Warehouse(settings.database.sqlalchemy_url())
+    reopened.dispose()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM market_outcomes").fetchone()[0] == 0
