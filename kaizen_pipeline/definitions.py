@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dagster as dg
 
 from kaizen_pipeline.backtest import defs as backtest_defs
@@ -21,11 +23,86 @@ main_job = dg.define_asset_job(
 )
 
 
+MAX_RUNTIME_TAG = "dagster/max_runtime"
+MAX_RETRIES_TAG = "dagster/max_retries"
+# Jobs whose rerun after a crashed or timed-out run is harmless: idempotent upserts, recomputed
+# tables, checks. dagster.yaml retries crashes only (retry_on_asset_or_op_failure: false). Not the
+# launchpad jobs that record user input, nor the backup (a failure there must alert, not repeat).
+RETRY_SAFE_JOBS = frozenset(
+    {
+        "ingest_job",
+        "ops_health_job",
+        "metric_deviation_job",
+        "daily_ops_summary_job",
+        "warehouse_maintenance_job",
+    }
+)
+
+
+def run_limit_tags(job_name: str, settings: Settings) -> dict[str, str]:
+    """Tags every run of ``job_name`` carries: ops.max_runtime_seconds, and one retry when safe."""
+    tags = {MAX_RUNTIME_TAG: str(settings.ops.max_runtime_seconds)}
+    if job_name in RETRY_SAFE_JOBS:
+        tags[MAX_RETRIES_TAG] = "1"
+    return tags
+
+
+def _tagged(job: Any, settings: Settings) -> Any:
+    """The job with the run-limit tags (its own tags win)."""
+    tags = {**run_limit_tags(job.name, settings), **job.tags}
+    if isinstance(job, dg.JobDefinition):
+        # the launchpad jobs: plain op graphs, their resources are bound by the Definitions
+        return job.graph.to_job(name=job.name, description=job.description, tags=tags)
+    return dg.define_asset_job(
+        job.name,
+        selection=job.selection,
+        config=job.config,
+        description=job.description,
+        tags=tags,
+        run_tags=None if job.run_tags is None else {**run_limit_tags(job.name, settings), **job.run_tags},
+        metadata=job.metadata,
+        partitions_def=job.partitions_def,
+        executor_def=job.executor_def,
+        hooks=job.hooks,
+        op_retry_policy=job.op_retry_policy,
+    )
+
+
+def with_run_limits(defs: dg.Definitions, settings: Settings) -> dg.Definitions:
+    """Every job tagged with its run limits, and the schedules and sensors retargeted at the tagged jobs.
+
+    Dagster has no instance-wide per-job tags, so they go on the job definitions: runs launched
+    from the UI, a schedule or a sensor all carry them.
+    """
+    jobs = {job.name: _tagged(job, settings) for job in defs.jobs or []}
+    schedules = [
+        s.with_updated_job(jobs[s.job_name]) if s.job_name in jobs else s for s in defs.schedules or []
+    ]
+    sensors = [
+        s.with_updated_jobs([jobs.get(j.name, j) for j in s.jobs]) if s.has_jobs else s
+        for s in defs.sensors or []
+    ]
+    return dg.Definitions(
+        assets=defs.assets,
+        asset_checks=defs.asset_checks,
+        jobs=list(jobs.values()),
+        schedules=schedules,
+        sensors=sensors,
+        resources=defs.resources,
+        loggers=defs.loggers,
+        executor=defs.executor,
+        metadata=defs.metadata,
+    )
+
+
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
     """Merge every domain's definitions and bind the shared resources (settings validated first)."""
     settings = settings or get_settings()
     merged = dg.Definitions.merge(*(domain.build_defs(settings) for domain in DOMAINS))
-    return dg.Definitions.merge(merged, dg.Definitions(jobs=[main_job], resources=build_resources(settings)))
+    merged = dg.Definitions.merge(
+        merged, dg.Definitions(jobs=[main_job], resources=build_resources(settings))
+    )
+    return with_run_limits(merged, settings)
 
 
 defs = build_defs()

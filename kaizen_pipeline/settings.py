@@ -573,6 +573,11 @@ class OpsSettings(_Section):
     )
     maintenance_cron: str = Field("30 3 * * 0", description="Weekly VACUUM/ANALYZE (cron, UTC).")
     daily_summary_cron: str = Field("15 0 * * *", description="daily_ops_summary schedule (cron, UTC).")
+    max_runtime_seconds: int = Field(
+        3600,
+        ge=60,
+        description="Every job's dagster/max_runtime tag: run monitoring fails a run still going after this.",
+    )
 
 
 class ResearchSettings(_Section):

@@ -41,7 +41,7 @@ def utcnow() -> datetime:
 
 def to_naive_utc(value: Any) -> datetime | None:
     """Convert a datetime, pandas Timestamp, ISO string or unix seconds to naive UTC."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if is_missing(value):
         return None
     if isinstance(value, (int, float, np.integer, np.floating)):
         return datetime.fromtimestamp(float(value), UTC).replace(tzinfo=None)
@@ -53,10 +53,25 @@ def to_naive_utc(value: Any) -> datetime | None:
     return ts.to_pydatetime()
 
 
+def is_missing(value: Any) -> bool:
+    """True for every scalar form of "no value": None, pd.NA, NaT (pandas or numpy) and NaN.
+
+    Tested before any type: pd.NaT is a ``datetime`` instance and NaN a ``float``, so a type
+    branch taken first would send them to the database as values.
+    """
+    if value is None or value is pd.NA or isinstance(value, type(pd.NaT)):
+        return True
+    if isinstance(value, (float, np.floating)):
+        return math.isnan(value)
+    if isinstance(value, (np.datetime64, np.timedelta64)):
+        return bool(np.isnat(value))
+    return False
+
+
 def _clean_value(value: Any) -> Any:
-    if value is None:
+    if is_missing(value):
         return None
-    if isinstance(value, pd.Timestamp):
+    if isinstance(value, (pd.Timestamp, np.datetime64)):
         return to_naive_utc(value)
     if isinstance(value, datetime):
         return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
@@ -65,9 +80,7 @@ def _clean_value(value: Any) -> Any:
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, (float, np.floating)):
-        return None if math.isnan(value) else float(value)
-    if value is pd.NaT or value is pd.NA:
-        return None
+        return float(value)
     return value
 
 
