@@ -8,6 +8,7 @@ import pandas as pd
 import sqlalchemy as sa
 from dagster import AssetExecutionContext
 
+from kaizen_pipeline.clock import floor_to_bucket
 from kaizen_pipeline.reporting import figure_markdown, markdown_table
 from kaizen_pipeline.research.charts import correlation_by_lag_figure, equity_figure, hype_vs_price_figure
 from kaizen_pipeline.research.correlation import hype_price_correlations as correlate
@@ -33,7 +34,7 @@ def _context() -> tuple[Settings, ResearchConfig, datetime]:
 
 
 def _floor(ts: datetime, minutes: int) -> pd.Timestamp:
-    return pd.Timestamp(ts).floor(f"{minutes}min")
+    return floor_to_bucket(ts, minutes)
 
 
 def _with_computed_at(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:

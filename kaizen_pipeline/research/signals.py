@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kaizen_pipeline.clock import DEFAULT_BUCKET_MINUTES
+
 SIGNAL_COLUMNS = [
     "market_id",
     "bucket_ts",
@@ -80,7 +82,7 @@ def signal_rule(
     rvr_threshold: float,
     roc_threshold: float,
     hype_threshold: float,
-    bucket_minutes: int = 15,
+    bucket_minutes: int = DEFAULT_BUCKET_MINUTES,
 ) -> pd.DataFrame:
     """Signals (one row per firing market and bucket) from a market_features frame.
 
