@@ -272,7 +272,7 @@ def _default_kaizen_metrics() -> list[KaizenMetricSettings]:
           direction="lower", target=1, owner="ingest", category="pipeline", value_per_unit=50),
         m(name="signals_per_day", description="Trading signals emitted per day (trailing window)", unit="count",
           direction="higher", target=5, owner="research", category="outcome", value_per_unit=20),
-        m(name="signal_hit_rate", description="Share of past signals whose price moved their way", unit="fraction",
+        m(name="signal_hit_rate", description="Share of closed signal trades that made money after costs", unit="fraction",
           direction="higher", target=0.55, severity="critical", owner="research", category="outcome", importance=3,
           value_per_unit=20000),
         m(name="backtest_sharpe", description="Sharpe ratio of the latest backtest", unit="ratio",
