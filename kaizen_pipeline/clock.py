@@ -26,6 +26,16 @@ def bucket_freq(minutes: int = DEFAULT_BUCKET_MINUTES) -> str:
     return f"{int(minutes)}min"
 
 
+def buckets(n: int, minutes: int = DEFAULT_BUCKET_MINUTES) -> pd.Timedelta:
+    """The duration of ``n`` buckets: how every ``*_buckets`` knob becomes a time span."""
+    return pd.Timedelta(minutes=int(n) * int(minutes))
+
+
+def fill_time(ts: object, minutes: int = DEFAULT_BUCKET_MINUTES) -> object:
+    """When a signal at bucket ``ts`` (a timestamp or a Series of them) fills: the next bucket."""
+    return ts + buckets(1, minutes)  # type: ignore[operator]
+
+
 def bars_per_year(minutes: int = DEFAULT_BUCKET_MINUTES) -> float:
     """Bars of ``minutes`` in 365 days."""
     return MINUTES_PER_YEAR / float(minutes)
@@ -63,6 +73,8 @@ __all__ = [
     "bars_per_year",
     "bucket_freq",
     "bucket_minutes",
+    "buckets",
+    "fill_time",
     "fill_bars",
     "floor_to_bucket",
     "utcnow",

@@ -27,6 +27,8 @@ def test_a_signal_fills_at_the_next_bar() -> None:
     # on a bar: the next one; between bars: the bar after the next one at or after it; last bar: never
     bars = clock.fill_bars(index, [index[0], index[1] + pd.Timedelta(minutes=5), index[3]])
     assert bars.tolist() == [1, 3, 4]
+    assert clock.fill_time(index[0], 15) == index[1]
+    assert clock.buckets(16, 15) == pd.Timedelta(hours=4)
 
 
 def test_now_is_naive_utc() -> None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kaizen_pipeline.clock import DEFAULT_BUCKET_MINUTES
+from kaizen_pipeline.clock import DEFAULT_BUCKET_MINUTES, bucket_freq
 
 FEATURE_COLUMNS = [
     "market_id",
@@ -64,7 +64,7 @@ class FeatureConfig:
 
     @property
     def freq(self) -> str:
-        return f"{self.bucket_minutes}min"
+        return bucket_freq(self.bucket_minutes)
 
 
 def _require(frame: pd.DataFrame, name: str, columns: list[str]) -> None:

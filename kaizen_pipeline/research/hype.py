@@ -45,7 +45,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from kaizen_pipeline.clock import DEFAULT_BUCKET_MINUTES
+from kaizen_pipeline.clock import DEFAULT_BUCKET_MINUTES, bucket_freq
 
 HYPE_COLUMNS = [
     "market_id",
@@ -93,7 +93,7 @@ class HypeConfig:
 
     @property
     def freq(self) -> str:
-        return f"{self.bucket_minutes}min"
+        return bucket_freq(self.bucket_minutes)
 
 
 _URL = re.compile(r"https?://\S+")
