@@ -65,3 +65,13 @@ def test_removed_holding_keys_fail_naming_the_new_key(
     with pytest.raises(ConfigError) as err:
         load_settings()
     assert old in str(err.value) and "research.signal_hold_buckets" in str(err.value)
+
+
+def test_one_now_helper(kaizen_env: Path) -> None:
+    """The warehouse's now and the pipeline's wall clock are the clock's."""
+    from kaizen_pipeline import warehouse
+    from kaizen_pipeline.settings import pipeline_now
+
+    assert warehouse.utcnow is clock.utcnow
+    now = pipeline_now(load_settings())
+    assert now.tzinfo is None and abs(now - clock.utcnow()) < timedelta(minutes=1)

@@ -33,11 +33,6 @@ class UpsertResult:
     new_rows: int
 
 
-def utcnow() -> datetime:
-    """Naive UTC now, the warehouse's timestamp convention."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def to_naive_utc(value: Any) -> datetime | None:
     """Convert a datetime, pandas Timestamp, ISO string or unix seconds to naive UTC."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
