@@ -29,6 +29,7 @@ from kaizen_pipeline.backtest.sensitivity import SensitivityConfig, sensitivity_
 from kaizen_pipeline.backtest.stress import StressConfig, stress_scenarios
 from kaizen_pipeline.backtest.walk_forward import WalkForwardConfig
 from kaizen_pipeline.backtest.walk_forward import walk_forward as run_walk_forward
+from kaizen_pipeline.clock import bucket_minutes
 from kaizen_pipeline.reporting import figure_markdown, markdown_table
 from kaizen_pipeline.research.signals import SignalThresholds
 from kaizen_pipeline.resources import WarehouseResource
@@ -83,10 +84,6 @@ def _common(
     if inputs.notes:
         meta["notes"] = dg.MetadataValue.md("\n".join(f"- {n}" for n in inputs.notes))
     return meta
-
-
-def _bucket_minutes(settings: Settings) -> int:
-    return settings.data_collection.frequency_minutes
 
 
 @dg.asset(group_name=GROUP, deps=["trading_signals", "market_features"], kinds={"numpy"})
@@ -232,7 +229,7 @@ def sensitivity_analysis(
         BookConfig.from_settings(settings),
         SignalThresholds.from_settings(settings),
         SensitivityConfig.from_settings(settings),
-        _bucket_minutes(settings),
+        bucket_minutes(settings),
     )
     rows = write_slice(wh, "sensitivity_analysis", table, as_of)
     context.log.info(f"sensitivity: {len(table)} rows")
@@ -261,7 +258,7 @@ def walk_forward(context: AssetExecutionContext, warehouse: WarehouseResource) -
         config,
         wf_config,
         SignalThresholds.from_settings(settings),
-        _bucket_minutes(settings),
+        bucket_minutes(settings),
     )
     rows = write_slice(wh, "walk_forward", result.windows, as_of)
     meta = _common(inputs, as_of, rows) | {k: _num(v) for k, v in result.summary.items()}
