@@ -247,12 +247,13 @@ def run_risk_gate(
         resume: tuple[int, RiskMonitor, int] | None = None
         while i < n_bars:
             ts = times[i]
-            snapshot = copy.deepcopy(monitor)
+            todo = [k for k in at_bar.get(i, []) if k not in blocked]
+            # the state before bar i, to resume from if its signals get blocked
+            snapshot = copy.deepcopy(monitor) if todo else monitor
             if reset_bar is not None and i == reset_bar:
                 monitor.reset(ts.to_pydatetime())
             monitor.observe(ts.to_pydatetime(), equity[i])
             state, reason = monitor.status()
-            todo = [k for k in at_bar.get(i, []) if k not in blocked]
             if state != STATE_OK and todo:
                 end = _latch_end(monitor, times, i, reset_bar)
                 for j in range(i, end):
@@ -260,7 +261,11 @@ def run_risk_gate(
                         blocked.setdefault(k, reason)
                 resume = (i, snapshot, len(rows))
                 break
-            n_blocked = sum(1 for k in at_bar.get(i, []) if k in blocked)
+            n_blocked = 0
+            for k in at_bar.get(i, []):
+                if k in blocked:
+                    blocked[k] = reason  # the state at the signal's own bucket says why
+                    n_blocked += 1
             rows.append(
                 {
                     "bucket_ts": ts,

@@ -154,3 +154,26 @@ def test_paper_book_equity_equals_the_engines_on_the_same_signals() -> None:
     # costs are paid: the same trades without fees and slippage end higher
     free = run_book(run.book, replace(config, fees=0.0, slippage=0.0))
     assert (free.equity[:, -1] - 0.05).sum() > (run.equity[:, -1] - 0.05).sum()
+
+
+def test_a_daily_halt_blocks_until_the_day_ends_and_the_book_is_resimulated() -> None:
+    """Signals blocked by a daily loss trade nothing; the next day's signals are accepted and traded."""
+    times = pd.date_range("2026-03-02 22:00", periods=16, freq="15min")  # 22:00 .. 01:45 next day
+    yes = [0.5, 0.5, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.4, 0.5, 0.6, 0.6]
+    prices = pd.DataFrame({"market_id": "m1", "bucket_ts": times, "yes_price": yes})
+    candidates = pd.DataFrame({"market_id": "m1", "bucket_ts": times[[0, 4, 6, 9]], "direction": "YES"})
+    limits = RiskLimits(daily=0.05, weekly=0.99, monthly=0.99, circuit_breaker=0.99)
+    book = PaperBookConfig(stake=0.5, hold_buckets=2)
+    accepted, blocked, timeline = run_risk_gate(candidates, prices, limits, book)
+    # the first trade loses at 22:45; 23:00 and 23:30 are blocked; 00:15 (a new day) trades again
+    assert accepted["bucket_ts"].tolist() == [times[0], times[9]]
+    assert blocked["bucket_ts"].tolist() == [times[4], times[6]]
+    assert blocked["blocked_reason"].str.contains("daily loss").all()
+    tl = timeline.set_index("bucket_ts")
+    assert (tl.loc[times[3] : times[7], "state"] == STATE_DAILY).all() and tl.loc[times[8], "state"] == "ok"
+    # the blocked signals traded nothing: equity moves only with the accepted trades
+    config = book.book_config()
+    run = run_book(build_book(prices, accepted, config), config)
+    assert len(run.trades) == 2
+    expected = 1 + run.trades.pnl[run.trades.closed].sum()
+    assert tl["equity"].iloc[-1] == pytest.approx(expected)
