@@ -27,6 +27,8 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from kaizen_pipeline.clock import as_naive_utc, utcnow
+
 CONFIG_ENV_VAR = "KAIZEN_CONFIG"
 DEFAULT_CONFIG_PATH = "config.yaml"
 
@@ -56,6 +58,18 @@ class ConfigError(ValueError):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+# Keys merged into one: setting one fails with the key that replaced it (config.yaml or env).
+HOLDING_KEY = "research.signal_hold_buckets"
+
+
+def _reject_moved(data: Any, section: str, moved: dict[str, str]) -> Any:
+    if isinstance(data, dict):
+        for old, new in moved.items():
+            if old in data:
+                raise ValueError(f"{section}.{old} was removed: set {new} instead (one holding knob)")
+    return data
 
 
 class DataCollectionSettings(_Section):
@@ -299,7 +313,7 @@ def _default_kaizen_metrics() -> list[KaizenMetricSettings]:
           direction="lower", target=1, owner="ingest", category="pipeline", value_per_unit=50),
         m(name="signals_per_day", description="Trading signals emitted per day (trailing window)", unit="count",
           direction="higher", target=5, owner="research", category="outcome", value_per_unit=20),
-        m(name="signal_hit_rate", description="Share of past signals whose price moved their way", unit="fraction",
+        m(name="signal_hit_rate", description="Share of closed signal trades that made money after costs", unit="fraction",
           direction="higher", target=0.55, severity="critical", owner="research", category="outcome", importance=3,
           value_per_unit=20000),
         m(name="backtest_sharpe", description="Sharpe ratio of the latest backtest", unit="ratio",
@@ -344,6 +358,11 @@ def _default_kaizen_catalogue() -> list[KaizenImprovementCandidate]:
 class KaizenSettings(_Section):
     """The kaizen loop: metric registry and targets, forecasting, impact measurement, budgets, cadence."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: Any) -> Any:
+        return _reject_moved(data, "kaizen", {"hit_horizon_buckets": HOLDING_KEY})
+
     timezone: str = Field(
         "UTC", description="IANA timezone of the kaizen schedules (daily 00:00, weekly Monday...)."
     )
@@ -357,9 +376,6 @@ class KaizenSettings(_Section):
     history_days: int = Field(365, ge=14, le=3650, description="Metric history read by trends and forecasts.")
     outcome_window_days: int = Field(
         7, ge=1, le=90, description="Trailing window of the trading-outcome metrics."
-    )
-    hit_horizon_buckets: int = Field(
-        4, ge=1, le=2880, description="A signal hits when its side's price rose N buckets after the fill."
     )
     freshness_assets: list[str] = Field(
         default_factory=lambda: ["polymarket_markets", "market_prices", "trade_volumes", "tweets"],
@@ -523,15 +539,14 @@ class WalkForwardSettings(_Section):
 class BacktestSettings(_Section):
     """The backtest engine's costs and exit rule, and its studies (Monte Carlo, stress, sensitivity, walk-forward)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: Any) -> Any:
+        return _reject_moved(data, "backtest", {"holding_bars": HOLDING_KEY})
+
     init_cash: float = Field(100.0, gt=0, description="Starting cash of every backtested column.")
     fees: float = Field(0.002, ge=0, lt=1, description="Fee per fill, as a fraction of traded value.")
     slippage: float = Field(0.005, ge=0, lt=1, description="Fill price = close x (1 +/- slippage).")
-    holding_bars: int | None = Field(
-        None,
-        ge=0,
-        le=100_000,
-        description="Time exit N bars after the entry (0: none; null: research.signal_hold_buckets).",
-    )
     exit_on_opposite_signal: bool = Field(
         True, description="A NO signal closes a YES position of the market and back."
     )
@@ -655,7 +670,11 @@ class ResearchSettings(_Section):
     )
     # signals, risk and sizing
     signal_hold_buckets: int = Field(
-        16, ge=1, le=2880, description="A signal stays open (paper book) this long."
+        16,
+        ge=1,
+        le=2880,
+        description="The one holding horizon in buckets: time exit of the backtest and the paper book, "
+        "and the horizon signal_hit_rate scores at.",
     )
     kelly_fraction: float = Field(0.25, gt=0, le=1, description="Fraction of the full Kelly stake.")
     edge_per_strength: float = Field(
@@ -714,9 +733,8 @@ class Settings(BaseSettings):
 def pipeline_now(settings: Settings) -> datetime:
     """Naive-UTC 'now' for ingestion and checks: the frozen demo clock when set, else the wall clock."""
     if settings.source == "demo" and settings.demo.frozen_now is not None:
-        frozen = settings.demo.frozen_now
-        return frozen.astimezone(UTC).replace(tzinfo=None) if frozen.tzinfo else frozen
-    return datetime.now(UTC).replace(tzinfo=None)
+        return as_naive_utc(settings.demo.frozen_now)
+    return utcnow()
 
 
 def config_path() -> Path:

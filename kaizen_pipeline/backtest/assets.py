@@ -2,9 +2,12 @@
 
 Each asset reads market_features / trading_signals from the warehouse, runs a pure module,
 replaces its table's ``as_of`` slice (idempotent) and attaches markdown tables and PNG charts.
+The base backtest is simulated once per ``as_of`` by ``backtest_results``, whose output (a
+:class:`BaseBacktest`, stored by the IO manager) the Monte Carlo and stress studies take as input.
 """
 
 import math
+from dataclasses import dataclass, field
 
 import dagster as dg
 import numpy as np
@@ -26,6 +29,7 @@ from kaizen_pipeline.backtest.sensitivity import SensitivityConfig, sensitivity_
 from kaizen_pipeline.backtest.stress import StressConfig, stress_scenarios
 from kaizen_pipeline.backtest.walk_forward import WalkForwardConfig
 from kaizen_pipeline.backtest.walk_forward import walk_forward as run_walk_forward
+from kaizen_pipeline.clock import bucket_minutes
 from kaizen_pipeline.reporting import figure_markdown, markdown_table
 from kaizen_pipeline.research.signals import SignalThresholds
 from kaizen_pipeline.resources import WarehouseResource
@@ -42,43 +46,56 @@ def _num(value: float | int) -> dg.MetadataValue:
     return dg.MetadataValue.float(float(value))
 
 
+@dataclass
+class BaseBacktest:
+    """The base backtest of one ``as_of`` (``run`` is None when there was no market data)."""
+
+    as_of: pd.Timestamp | None
+    config: BookConfig
+    run: BookRun | None
+    notes: list[str] = field(default_factory=list)
+
+
+def _nothing_meta(notes: list[str], what: str) -> dict[str, dg.MetadataValue]:
+    text = "; ".join(notes) or "no market data"
+    return {
+        "status": dg.MetadataValue.text(f"{what}: nothing to do ({text})"),
+        "rows_written": _num(0),
+    }
+
+
 def _nothing(inputs: BacktestInputs, what: str) -> dg.MaterializeResult:
-    notes = "; ".join(inputs.notes) or "no market data"
-    return dg.MaterializeResult(
-        metadata={
-            "status": dg.MetadataValue.text(f"{what}: nothing to do ({notes})"),
-            "rows_written": _num(0),
-        }
-    )
+    return dg.MaterializeResult(metadata=_nothing_meta(inputs.notes, what))
 
 
-def _base(settings: Settings, inputs: BacktestInputs) -> tuple[BookConfig, BookRun]:
+def base_backtest(settings: Settings, inputs: BacktestInputs) -> BaseBacktest:
+    """Simulate the signals once: the run every study of this ``as_of`` starts from."""
     config = BookConfig.from_settings(settings)
+    if inputs.as_of is None:
+        return BaseBacktest(None, config, None, list(inputs.notes))
     book = build_book(inputs.features, inputs.signals, config)
-    return config, run_book(book, config)
+    return BaseBacktest(inputs.as_of, config, run_book(book, config), list(inputs.notes))
 
 
-def _common(inputs: BacktestInputs, as_of: pd.Timestamp, rows: int) -> dict[str, dg.MetadataValue]:
+def _common(
+    inputs: BacktestInputs | BaseBacktest, as_of: pd.Timestamp, rows: int
+) -> dict[str, dg.MetadataValue]:
     meta = {"as_of": dg.MetadataValue.text(str(as_of)), "rows_written": _num(rows)}
     if inputs.notes:
         meta["notes"] = dg.MetadataValue.md("\n".join(f"- {n}" for n in inputs.notes))
     return meta
 
 
-def _bucket_minutes(settings: Settings) -> int:
-    return settings.data_collection.frequency_minutes
-
-
 @dg.asset(group_name=GROUP, deps=["trading_signals", "market_features"], kinds={"numpy"})
-def backtest_results(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Vectorized backtest of trading_signals on market prices: metrics per market side and for the book."""
+def backtest_results(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.Output[BaseBacktest]:
+    """Vectorized backtest of trading_signals on market prices (backtest.* knobs); its run feeds the studies."""
     settings = get_settings()
     wh = warehouse.get()
     inputs = load_inputs(wh)
-    as_of = inputs.as_of
-    if as_of is None:
-        return _nothing(inputs, "backtest_results")
-    config, run = _base(settings, inputs)
+    base = base_backtest(settings, inputs)
+    as_of, config, run = base.as_of, base.config, base.run
+    if as_of is None or run is None:
+        return dg.Output(base, metadata=_nothing_meta(inputs.notes, "backtest_results"))
     book = run.book
     per_col = run.metrics.reset_index()
     book_row = pd.DataFrame([{"market_id": "*", "direction": "*"} | run.book_metrics])
@@ -128,19 +145,20 @@ def backtest_results(context: AssetExecutionContext, warehouse: WarehouseResourc
     }
     if book.n_cols == 0:
         metadata["status"] = dg.MetadataValue.text("no signals to trade: zero-trade backtest")
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.Output(base, metadata=metadata)
 
 
-@dg.asset(group_name=GROUP, deps=[backtest_results], kinds={"numpy"})
-def monte_carlo(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Monte Carlo of the backtest: randomized entry timing and a trade-return bootstrap; VaR, CVaR, P(loss)."""
+@dg.asset(group_name=GROUP, kinds={"numpy"})
+def monte_carlo(
+    context: AssetExecutionContext, warehouse: WarehouseResource, backtest_results: BaseBacktest
+) -> dg.MaterializeResult:
+    """Monte Carlo of the base backtest (backtest.monte_carlo): entry timing and a trade bootstrap; VaR, CVaR, P(loss)."""
     settings = get_settings()
     wh = warehouse.get()
-    inputs = load_inputs(wh)
-    as_of = inputs.as_of
-    if as_of is None:
-        return _nothing(inputs, "monte_carlo")
-    config, base = _base(settings, inputs)
+    inputs = backtest_results
+    as_of, config, base = inputs.as_of, inputs.config, inputs.run
+    if as_of is None or base is None:
+        return dg.MaterializeResult(metadata=_nothing_meta(inputs.notes, "monte_carlo"))
     mc_config = MonteCarloConfig.from_settings(settings)
     result = monte_carlo_study(base, config, mc_config)
     table = result.summary.copy()
@@ -164,16 +182,17 @@ def monte_carlo(context: AssetExecutionContext, warehouse: WarehouseResource) ->
     )
 
 
-@dg.asset(group_name=GROUP, deps=[backtest_results], kinds={"numpy"})
-def stress_tests(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """The backtest under named stress scenarios: liquidity crunch, volatility spike, sudden resolution, volume collapse."""
+@dg.asset(group_name=GROUP, kinds={"numpy"})
+def stress_tests(
+    context: AssetExecutionContext, warehouse: WarehouseResource, backtest_results: BaseBacktest
+) -> dg.MaterializeResult:
+    """The base backtest under named stress scenarios (backtest.stress): liquidity, volatility, resolution, volume."""
     settings = get_settings()
     wh = warehouse.get()
-    inputs = load_inputs(wh)
-    as_of = inputs.as_of
-    if as_of is None:
-        return _nothing(inputs, "stress_tests")
-    config, base = _base(settings, inputs)
+    inputs = backtest_results
+    as_of, config, base = inputs.as_of, inputs.config, inputs.run
+    if as_of is None or base is None:
+        return dg.MaterializeResult(metadata=_nothing_meta(inputs.notes, "stress_tests"))
     table, runs = stress_scenarios(base.book, config, StressConfig.from_settings(settings), base)
     rows = write_slice(wh, "stress_tests", table, as_of)
     worst = table.loc[table["total_return"].idxmin()]
@@ -210,7 +229,7 @@ def sensitivity_analysis(
         BookConfig.from_settings(settings),
         SignalThresholds.from_settings(settings),
         SensitivityConfig.from_settings(settings),
-        _bucket_minutes(settings),
+        bucket_minutes(settings),
     )
     rows = write_slice(wh, "sensitivity_analysis", table, as_of)
     context.log.info(f"sensitivity: {len(table)} rows")
@@ -239,7 +258,7 @@ def walk_forward(context: AssetExecutionContext, warehouse: WarehouseResource) -
         config,
         wf_config,
         SignalThresholds.from_settings(settings),
-        _bucket_minutes(settings),
+        bucket_minutes(settings),
     )
     rows = write_slice(wh, "walk_forward", result.windows, as_of)
     meta = _common(inputs, as_of, rows) | {k: _num(v) for k, v in result.summary.items()}

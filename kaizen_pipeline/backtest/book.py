@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from kaizen_pipeline.backtest.engine import CostModel
+from kaizen_pipeline.clock import bars_per_year as default_bars_per_year
+from kaizen_pipeline.clock import bucket_minutes, fill_bars
 
 DIRECTIONS = ("YES", "NO")
 
@@ -29,7 +31,7 @@ class BookConfig:
     init_cash: float = 100.0
     holding_bars: int = 16
     exit_on_opposite_signal: bool = True
-    bars_per_year: float = 35040.0
+    bars_per_year: float = default_bars_per_year()
     price_floor: float = 0.001
     chunk_cells: int = 4_000_000
 
@@ -39,14 +41,13 @@ class BookConfig:
 
     @classmethod
     def from_settings(cls, settings: object) -> BookConfig:
-        """Resolve the defaults that live in other sections (hold period, bar frequency)."""
+        """Resolve the knobs that live in other sections (research.signal_hold_buckets, bar frequency)."""
         bt = settings.backtest  # type: ignore[attr-defined]
-        hold = bt.holding_bars
-        if hold is None:
-            hold = settings.research.signal_hold_buckets  # type: ignore[attr-defined]
+        # the one holding knob: the paper book and signal_hit_rate hold for the same horizon
+        hold = settings.research.signal_hold_buckets  # type: ignore[attr-defined]
         bars_per_year = bt.bars_per_year
         if bars_per_year is None:
-            bars_per_year = 365 * 24 * 60 / settings.data_collection.frequency_minutes  # type: ignore[attr-defined]
+            bars_per_year = default_bars_per_year(bucket_minutes(settings))
         return cls(
             fees=bt.fees,
             slippage=bt.slippage,
@@ -154,8 +155,7 @@ def entry_positions(signals: pd.DataFrame, index: pd.DatetimeIndex) -> pd.DataFr
         raise ValueError(
             f"trading signals: direction must be YES or NO (got {sig.loc[unknown, 'direction'].iloc[0]!r})"
         )
-    ts = pd.to_datetime(sig["bucket_ts"]).to_numpy(dtype="datetime64[ns]")
-    sig["bar"] = np.searchsorted(index.to_numpy(dtype="datetime64[ns]"), ts, side="left") + 1
+    sig["bar"] = fill_bars(index, sig["bucket_ts"].to_numpy())
     return sig[sig["bar"] < len(index)]
 
 

@@ -31,8 +31,9 @@ import numpy as np
 import pandas as pd
 
 from kaizen_pipeline.backtest.metrics import METRIC_COLUMNS, metrics_table
+from kaizen_pipeline.clock import bars_per_year
 
-DEFAULT_BARS_PER_YEAR = 365.0 * 24 * 4  # 15-minute bars, markets trade around the clock
+DEFAULT_BARS_PER_YEAR = bars_per_year()
 DEFAULT_CHUNK_CELLS = 4_000_000  # bars x columns per chunk: about 32 MB per float buffer
 
 TRADE_COLUMNS = [

@@ -27,6 +27,7 @@ class BookRun:
     metrics: pd.DataFrame
     book_equity: np.ndarray
     book_metrics: dict[str, float]
+    init_cash: float = 100.0
 
     def book_equity_series(self) -> pd.Series:
         return pd.Series(self.book_equity, index=self.book.index, name="equity")
@@ -98,4 +99,4 @@ def run_book(
         )
     else:
         summary = dict.fromkeys(METRIC_COLUMNS, float("nan"))
-    return BookRun(book, equity, trades, metrics, book_eq, summary)
+    return BookRun(book, equity, trades, metrics, book_eq, summary, init)

@@ -17,6 +17,10 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from kaizen_pipeline.backtest.book import BookConfig, build_book
+from kaizen_pipeline.backtest.outcomes import hit_rate, market_day_outcomes
+from kaizen_pipeline.backtest.run import run_book
+
 ALL = "*"
 SUCCESS = "SUCCESS"
 FAILURE = "FAILURE"
@@ -130,13 +134,14 @@ def signals_per_day(signals: pd.DataFrame | None, history_rows: int, window_days
 
 
 def signal_hit_rate(
-    signals: pd.DataFrame | None, features: pd.DataFrame | None, horizon_buckets: int, as_of: datetime
+    signals: pd.DataFrame | None, features: pd.DataFrame | None, book: BookConfig, as_of: datetime
 ) -> Reading | str:
-    """Share of signals whose side's price moved their way ``horizon_buckets`` after the fill.
+    """Share of the signals' closed trades that made money after costs, at the holding horizon.
 
-    A signal at bucket t fills at the next bucket with a price; it hits when, ``horizon_buckets``
-    buckets later, the YES price rose (direction YES) or fell (NO). Signals whose exit bucket is
-    after ``as_of`` or missing are not yet realised; unchanged prices (no move) are left out.
+    The signals are traded by the backtest engine with ``book`` (one trade simulator: next-bar
+    fills, fees, slippage, no stacking, the time exit research.signal_hold_buckets after the
+    entry and the opposite-signal exit) on the prices up to ``as_of``; trades still open at
+    ``as_of`` are not yet realised and left out.
     """
     if signals is None:
         return "table trading_signals not found"
@@ -147,32 +152,11 @@ def signal_hit_rate(
     prices = features.dropna(subset=["yes_price"]).copy()
     prices["bucket_ts"] = pd.to_datetime(prices["bucket_ts"])
     prices = prices[prices["bucket_ts"] <= pd.Timestamp(as_of)]
-    hits = misses = 0
-    by_market = {m: g.sort_values("bucket_ts") for m, g in prices.groupby("market_id")}
-    for sig in signals.itertuples(index=False):
-        series = by_market.get(sig.market_id)
-        if series is None:
-            continue
-        ts = series["bucket_ts"].to_numpy()
-        fill = int(np.searchsorted(ts, np.datetime64(pd.Timestamp(sig.bucket_ts)), side="right"))
-        exit_ = fill + horizon_buckets
-        if exit_ >= len(ts):
-            continue
-        entry_price = float(series["yes_price"].iloc[fill])
-        exit_price = float(series["yes_price"].iloc[exit_])
-        move = exit_price - entry_price
-        if move == 0:
-            continue
-        direction = str(sig.direction).upper()
-        if (move > 0 and direction == "YES") or (move < 0 and direction == "NO"):
-            hits += 1
-        else:
-            misses += 1
-    if hits + misses == 0:
-        return "no signal in the window has a realised move yet"
-    return Reading(
-        "signal_hit_rate", hits / (hits + misses), hits + misses, "trading_signals+market_features"
-    )
+    run = run_book(build_book(prices, signals, book), book)
+    rate, closed = hit_rate(market_day_outcomes(run))
+    if closed == 0:
+        return "no signal in the window has a closed trade yet"
+    return Reading("signal_hit_rate", rate, closed, "trading_signals+market_features")
 
 
 def backtest_readings(book: pd.DataFrame) -> tuple[list[Reading], dict[str, str]]:

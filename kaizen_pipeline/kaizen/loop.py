@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from kaizen_pipeline.backtest.book import BookConfig
 from kaizen_pipeline.kaizen import collect, store
 from kaizen_pipeline.kaizen.bottleneck import Constraint, choose_constraint, outcome_ranking, pipeline_ranking
 from kaizen_pipeline.kaizen.feedback import rating_trend, weekly_summary
@@ -116,7 +117,7 @@ def collect_metrics(
         feature_rows = pd.DataFrame(columns=["market_id", "bucket_ts", "yes_price"])
     if signals is not None:
         signals = signals.assign(bucket_ts=pd.to_datetime(signals["bucket_ts"]))
-    result = collect.signal_hit_rate(signals, feature_rows, ks.hit_horizon_buckets, end)
+    result = collect.signal_hit_rate(signals, feature_rows, BookConfig.from_settings(settings), end)
     _add(result, "signal_hit_rate", readings, skipped)
 
     got, why = collect.backtest_readings(store.backtest_book(wh, end))

@@ -16,7 +16,6 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from kaizen_pipeline.ops.alerts import (
     Alert,
@@ -59,10 +58,6 @@ _ALERT_FIELDS = [
     "notify_count",
     "last_notified_at",
 ]
-
-
-def _insert(engine: sa.Engine, table: sa.Table) -> Any:
-    return (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 @dataclass(frozen=True)
@@ -157,14 +152,16 @@ class AlertStore:
         new = 0
         with engine.begin() as conn:
             if alert_rows:
-                stmt = _insert(engine, alert_state)
+                stmt = self.wh.dialect_insert(alert_state)
                 stmt = stmt.on_conflict_do_update(
                     index_elements=["alert_id"],
                     set_={c: stmt.excluded[c] for c in alert_rows[0] if c != "alert_id"},
                 )
                 conn.execute(stmt, alert_rows)
             for row in outbox_rows:
-                stmt = _insert(engine, alert_outbox).on_conflict_do_nothing(index_elements=["message_id"])
+                stmt = self.wh.dialect_insert(alert_outbox).on_conflict_do_nothing(
+                    index_elements=["message_id"]
+                )
                 new += conn.execute(stmt, row).rowcount or 0
         return new
 

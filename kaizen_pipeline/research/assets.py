@@ -8,6 +8,7 @@ import pandas as pd
 import sqlalchemy as sa
 from dagster import AssetExecutionContext
 
+from kaizen_pipeline.clock import buckets, floor_to_bucket
 from kaizen_pipeline.reporting import figure_markdown, markdown_table
 from kaizen_pipeline.research.charts import correlation_by_lag_figure, equity_figure, hype_vs_price_figure
 from kaizen_pipeline.research.correlation import hype_price_correlations as correlate
@@ -33,7 +34,7 @@ def _context() -> tuple[Settings, ResearchConfig, datetime]:
 
 
 def _floor(ts: datetime, minutes: int) -> pd.Timestamp:
-    return pd.Timestamp(ts).floor(f"{minutes}min")
+    return floor_to_bucket(ts, minutes)
 
 
 def _with_computed_at(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:
@@ -64,7 +65,7 @@ def hype_scores(context: AssetExecutionContext, warehouse: WarehouseResource) ->
     start = end - timedelta(days=settings.twitter.window_days)
     tweets = wh.read_frame(
         "SELECT * FROM tweets WHERE created_at >= :start AND created_at < :stop",
-        {"start": start.to_pydatetime(), "stop": (end + timedelta(minutes=minutes)).to_pydatetime()},
+        {"start": start.to_pydatetime(), "stop": (end + buckets(1, minutes)).to_pydatetime()},
         parse_dates=["created_at"],
     )
     mentions = wh.read_frame(
@@ -350,13 +351,13 @@ def portfolio_allocation(
     if as_of is None:
         return dg.MaterializeResult(metadata={"positions": dg.MetadataValue.int(0)})
     as_of = pd.Timestamp(as_of)
-    since = as_of - timedelta(minutes=cfg.bucket_minutes * cfg.book.hold_buckets)
+    since = as_of - buckets(cfg.book.hold_buckets, cfg.bucket_minutes)
     signals = wh.read_frame(
         "SELECT * FROM trading_signals WHERE bucket_ts > :since ORDER BY bucket_ts",
         {"since": since.to_pydatetime()},
         parse_dates=["bucket_ts"],
     )
-    window_start = as_of - timedelta(minutes=cfg.bucket_minutes * cfg.correlation_window_buckets)
+    window_start = as_of - buckets(cfg.correlation_window_buckets, cfg.bucket_minutes)
     returns = wh.read_frame(
         "SELECT market_id, bucket_ts, ret, yes_price FROM market_features WHERE bucket_ts > :start",
         {"start": window_start.to_pydatetime()},

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from kaizen_pipeline.clock import DEFAULT_BUCKET_MINUTES, bucket_freq
+
 FEATURE_COLUMNS = [
     "market_id",
     "bucket_ts",
@@ -52,7 +54,7 @@ FEATURE_COLUMNS = [
 class FeatureConfig:
     """Windows of the market features, in buckets of ``bucket_minutes``."""
 
-    bucket_minutes: int = 15
+    bucket_minutes: int = DEFAULT_BUCKET_MINUTES
     rvr_recent_buckets: int = 4
     rvr_baseline_buckets: int = 96
     rvr_min_periods: int = 24
@@ -62,7 +64,7 @@ class FeatureConfig:
 
     @property
     def freq(self) -> str:
-        return f"{self.bucket_minutes}min"
+        return bucket_freq(self.bucket_minutes)
 
 
 def _require(frame: pd.DataFrame, name: str, columns: list[str]) -> None:

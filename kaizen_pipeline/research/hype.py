@@ -45,6 +45,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from kaizen_pipeline.clock import DEFAULT_BUCKET_MINUTES, bucket_freq
+
 HYPE_COLUMNS = [
     "market_id",
     "bucket_ts",
@@ -77,7 +79,7 @@ class BotConfig:
 class HypeConfig:
     """Engagement weights, raw-hype weights and the trailing window of the hype index."""
 
-    bucket_minutes: int = 15
+    bucket_minutes: int = DEFAULT_BUCKET_MINUTES
     weight_like: float = 1.0
     weight_repost: float = 2.0
     weight_reply: float = 3.0
@@ -91,7 +93,7 @@ class HypeConfig:
 
     @property
     def freq(self) -> str:
-        return f"{self.bucket_minutes}min"
+        return bucket_freq(self.bucket_minutes)
 
 
 _URL = re.compile(r"https?://\S+")

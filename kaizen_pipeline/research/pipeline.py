@@ -11,6 +11,8 @@ from datetime import datetime
 
 import pandas as pd
 
+from kaizen_pipeline.backtest.book import BookConfig
+from kaizen_pipeline.clock import bucket_minutes
 from kaizen_pipeline.research.correlation import CorrelationConfig
 from kaizen_pipeline.research.features import FeatureConfig
 from kaizen_pipeline.research.hype import BotConfig, HypeConfig
@@ -42,7 +44,8 @@ class ResearchConfig:
 def research_config(settings: Settings) -> ResearchConfig:
     """Build the research configs from ``settings`` (signals, risk, twitter.bot_detection, research)."""
     r, s = settings.research, settings.signals
-    minutes = settings.data_collection.frequency_minutes
+    minutes = bucket_minutes(settings)
+    engine = BookConfig.from_settings(settings)  # the paper book trades like the backtest
     reset = to_naive_utc(r.risk_reset_at) if r.risk_reset_at else None
     return ResearchConfig(
         features=FeatureConfig(
@@ -90,7 +93,13 @@ def research_config(settings: Settings) -> ResearchConfig:
             circuit_breaker=settings.risk.circuit_breaker,
         ),
         book=PaperBookConfig(
-            stake=s.max_position_pct / 100.0, hold_buckets=r.signal_hold_buckets, bucket_minutes=minutes
+            stake=s.max_position_pct / 100.0,
+            hold_buckets=engine.holding_bars,
+            bucket_minutes=minutes,
+            fees=engine.fees,
+            slippage=engine.slippage,
+            exit_on_opposite_signal=engine.exit_on_opposite_signal,
+            price_floor=engine.price_floor,
         ),
         sizing=SizingConfig(
             kelly_fraction=r.kelly_fraction,

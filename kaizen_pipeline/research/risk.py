@@ -2,11 +2,13 @@
 
 Pure module (no Dagster).
 
-Realised P&L comes from the paper book of the signals (until a live account is connected):
-each accepted signal buys ``stake`` (a fraction of starting equity, = signals.max_position_pct)
-of the signalled token at the next bar's price q_fill and sells it ``hold_buckets`` later at
-q_exit; the realised P&L stake x (q_exit / q_fill - 1) is booked at the exit bucket. q is the
-YES price for YES signals and 1 - YES price for NO signals. Equity starts at 1.
+Realised P&L comes from the paper book of the signals (until a live account is connected),
+simulated by the backtest engine (one trade simulator): every (market, direction) trades
+``stake`` of starting equity (= signals.max_position_pct) with the engine's fills at the next
+bar, fees and slippage, no stacking while a position is open, the time exit
+``hold_buckets`` after each entry (research.signal_hold_buckets) and the opposite-signal exit.
+A trade's P&L after costs is booked at its exit bar; equity starts at 1. The token is the YES
+side for YES signals and the NO side (1 - YES price) for NO signals.
 
 The state machine, evaluated at every bucket t before that bucket's signals are decided:
 - daily / weekly / monthly loss = (equity at the start of the UTC day / ISO week / month
@@ -21,12 +23,16 @@ realised P&L up to t decides the state at t, so risk gating keeps signals free o
 
 from __future__ import annotations
 
-from collections import defaultdict
+import copy
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
+
+from kaizen_pipeline.backtest.book import BookConfig, build_book, price_grid
+from kaizen_pipeline.backtest.run import BookRun, run_book
+from kaizen_pipeline.clock import DEFAULT_BUCKET_MINUTES, bars_per_year, fill_bars
 
 STATE_OK = "ok"
 STATE_DAILY = "halted_daily_loss"
@@ -61,11 +67,27 @@ class RiskLimits:
 
 @dataclass(frozen=True)
 class PaperBookConfig:
-    """Stake per signal (fraction of starting equity), holding time and bucket width."""
+    """Stake per market side (fraction of starting equity), holding time, bucket width and the engine's costs."""
 
     stake: float = 0.05
     hold_buckets: int = 16
-    bucket_minutes: int = 15
+    bucket_minutes: int = DEFAULT_BUCKET_MINUTES
+    fees: float = BookConfig.fees
+    slippage: float = BookConfig.slippage
+    exit_on_opposite_signal: bool = BookConfig.exit_on_opposite_signal
+    price_floor: float = BookConfig.price_floor
+
+    def book_config(self) -> BookConfig:
+        """The engine's knobs for this paper book: each market side starts with ``stake`` of cash."""
+        return BookConfig(
+            fees=self.fees,
+            slippage=self.slippage,
+            init_cash=self.stake,
+            holding_bars=self.hold_buckets,
+            exit_on_opposite_signal=self.exit_on_opposite_signal,
+            bars_per_year=bars_per_year(self.bucket_minutes),
+            price_floor=self.price_floor,
+        )
 
 
 def _period_keys(ts: datetime) -> tuple[object, object, object]:
@@ -144,10 +166,35 @@ class RiskMonitor:
         return STATE_OK, ""
 
 
-def _price_lookup(prices: pd.DataFrame) -> pd.DataFrame:
-    table = prices.pivot_table(index="bucket_ts", columns="market_id", values="yes_price", aggfunc="last")
-    table.index = pd.to_datetime(table.index)
-    return table.sort_index()
+def paper_run(grid: pd.DataFrame, signals: pd.DataFrame, book: PaperBookConfig) -> BookRun:
+    """The engine's run of ``signals`` on a price grid (:func:`price_grid`), one column per market side."""
+    config = book.book_config()
+    return run_book(build_book(pd.DataFrame(), signals, config, grid=grid), config)
+
+
+def realised_equity(run: BookRun) -> np.ndarray:
+    """Paper equity per bar: 1 + P&L after costs of the trades closed at or before the bar."""
+    t = run.trades
+    closed = t.closed
+    pnl = np.bincount(t.exit_idx[closed], weights=t.pnl[closed], minlength=run.book.n_bars)
+    return 1.0 + np.cumsum(pnl)
+
+
+def _latch_end(monitor: RiskMonitor, times: pd.DatetimeIndex, i: int, reset_bar: int | None) -> int:
+    """First bar at which the limits latched at bar ``i`` may clear (period roll or reset)."""
+    n = len(times)
+    end = i + 1
+    if monitor.breaker_since is not None:
+        end = n
+    else:
+        keys = [_period_keys(ts.to_pydatetime()) for ts in times[i:]]
+        for k, name in enumerate(("daily", "weekly", "monthly")):
+            if name in monitor.latched:
+                roll = next((j for j, key in enumerate(keys) if key[k] != keys[0][k]), n - i)
+                end = max(end, i + roll)
+    if reset_bar is not None and reset_bar > i:
+        end = min(end, reset_bar)
+    return max(end, i + 1)
 
 
 def run_risk_gate(
@@ -161,6 +208,11 @@ def run_risk_gate(
 
     candidates: signal_rule output; prices: (market_id, bucket_ts, yes_price) on the bucket grid.
     Returns (accepted signals, blocked signals with ``blocked_reason``, the risk timeline).
+
+    The state at bar t depends only on trades closed by t, i.e. on signals before t, so blocking
+    the signals of bar t changes nothing before it: the walk re-simulates the book after each
+    block and resumes at that bar (while a limit is latched every signal until it may clear is
+    blocked at once, so there are as many engine runs as latch episodes, plus one).
     """
     if prices.empty:
         empty = candidates.iloc[0:0]
@@ -169,69 +221,76 @@ def run_risk_gate(
             empty.assign(blocked_reason=pd.Series(dtype=str)),
             pd.DataFrame(columns=TIMELINE_COLUMNS),
         )
-    lookup = _price_lookup(prices)
-    # A complete grid, so that "next bar" and "hold_buckets later" are index offsets.
-    lookup = lookup.reindex(
-        pd.date_range(lookup.index.min(), lookup.index.max(), freq=f"{book.bucket_minutes}min")
-    )
-    times = list(lookup.index)
-    cands = candidates.copy()
+    grid = price_grid(prices, book.price_floor)
+    times = pd.DatetimeIndex(grid.index)
+    n_bars = len(times)
+    cands = candidates.reset_index(drop=True).copy()
     cands["bucket_ts"] = pd.to_datetime(cands["bucket_ts"])
-    by_ts: dict[pd.Timestamp, list[int]] = defaultdict(list)
-    for idx, ts in zip(cands.index, cands["bucket_ts"], strict=True):
-        by_ts[ts].append(idx)
-    index_pos = {ts: i for i, ts in enumerate(times)}
-    price_arr = lookup.to_numpy()
-    col_pos = {m: j for j, m in enumerate(lookup.columns)}
+    # the bar each signal is decided at: its own bucket (signals off the grid are never decided)
+    decide = fill_bars(times, cands["bucket_ts"].to_numpy()) - 1
+    on_grid = decide < n_bars
+    on_grid[on_grid] = times[decide[on_grid]] == cands.loc[on_grid, "bucket_ts"].to_numpy()
+    at_bar: dict[int, list[int]] = {}
+    for idx in np.flatnonzero(on_grid):
+        at_bar.setdefault(int(decide[idx]), []).append(int(idx))
+    reset_bar = None
+    if reset_at is not None:
+        reset_bar = int(np.searchsorted(times.to_numpy(), np.datetime64(pd.Timestamp(reset_at)), side="left"))
 
-    monitor = RiskMonitor(limits)
-    closes: dict[pd.Timestamp, float] = defaultdict(float)
-    accepted: list[int] = []
     blocked: dict[int, str] = {}
-    rows = []
-    reset_done = reset_at is None
-    for ts in times:
-        if not reset_done and ts >= pd.Timestamp(reset_at):
-            monitor.reset(ts.to_pydatetime())
-            reset_done = True
-        monitor.observe(ts.to_pydatetime(), monitor.equity + closes.pop(ts, 0.0))
-        state, reason = monitor.status()
-        n_ok = n_blocked = 0
-        for idx in by_ts.get(ts, []):
-            if state != STATE_OK:
-                blocked[idx] = reason
-                n_blocked += 1
-                continue
-            accepted.append(idx)
-            n_ok += 1
-            row = cands.loc[idx]
-            j = col_pos.get(row["market_id"])
-            i_fill = index_pos[ts] + 1
-            i_exit = i_fill + book.hold_buckets
-            if j is None or i_exit >= len(times):
-                continue  # still open at the end of the data: nothing realised yet
-            p_fill, p_exit = price_arr[i_fill, j], price_arr[i_exit, j]
-            if row["direction"] == "NO":
-                p_fill, p_exit = 1.0 - p_fill, 1.0 - p_exit
-            if np.isnan(p_fill) or np.isnan(p_exit) or p_fill <= 0:
-                continue
-            closes[times[i_exit]] += book.stake * (p_exit / p_fill - 1.0)
-        rows.append(
-            {
-                "bucket_ts": ts,
-                "equity": monitor.equity,
-                "peak_equity": monitor.peak,
-                "drawdown": monitor.drawdown,
-                "daily_loss": monitor.loss("daily"),
-                "weekly_loss": monitor.loss("weekly"),
-                "monthly_loss": monitor.loss("monthly"),
-                "state": state,
-                "reason": reason,
-                "signals_accepted": n_ok,
-                "signals_blocked": n_blocked,
-            }
-        )
+    monitor = RiskMonitor(limits)
+    rows: list[dict[str, object]] = []
+    i = 0
+    while True:
+        live = [k for k in np.flatnonzero(on_grid) if k not in blocked]
+        equity = realised_equity(paper_run(grid, cands.loc[live], book))
+        resume: tuple[int, RiskMonitor, int] | None = None
+        while i < n_bars:
+            ts = times[i]
+            todo = [k for k in at_bar.get(i, []) if k not in blocked]
+            # the state before bar i, to resume from if its signals get blocked
+            snapshot = copy.deepcopy(monitor) if todo else monitor
+            if reset_bar is not None and i == reset_bar:
+                monitor.reset(ts.to_pydatetime())
+            monitor.observe(ts.to_pydatetime(), equity[i])
+            state, reason = monitor.status()
+            if state != STATE_OK and todo:
+                end = _latch_end(monitor, times, i, reset_bar)
+                for j in range(i, end):
+                    for k in at_bar.get(j, []):
+                        blocked.setdefault(k, reason)
+                resume = (i, snapshot, len(rows))
+                break
+            n_blocked = 0
+            for k in at_bar.get(i, []):
+                if k in blocked:
+                    blocked[k] = reason  # the state at the signal's own bucket says why
+                    n_blocked += 1
+            rows.append(
+                {
+                    "bucket_ts": ts,
+                    "equity": monitor.equity,
+                    "peak_equity": monitor.peak,
+                    "drawdown": monitor.drawdown,
+                    "daily_loss": monitor.loss("daily"),
+                    "weekly_loss": monitor.loss("weekly"),
+                    "monthly_loss": monitor.loss("monthly"),
+                    "state": state,
+                    "reason": reason,
+                    "signals_accepted": len(at_bar.get(i, [])) - n_blocked,
+                    "signals_blocked": n_blocked,
+                }
+            )
+            i += 1
+        if resume is None:
+            break
+        # bars from the block on see a book without the blocked signals: simulate it again
+        i, monitor, n_rows = resume
+        del rows[n_rows:]
     timeline = pd.DataFrame(rows, columns=TIMELINE_COLUMNS)
+    in_time = sorted(np.flatnonzero(on_grid), key=lambda k: (decide[k], k))
+    accepted = [k for k in in_time if k not in blocked]
     acc = cands.loc[accepted]
-    blk = cands.loc[list(blocked)].assign(blocked_reason=[blocked[i] for i in blocked])
+    order = [k for k in in_time if k in blocked]
+    blk = cands.loc[order].assign(blocked_reason=[blocked[k] for k in order])
     return acc.reset_index(drop=True), blk.reset_index(drop=True), timeline

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kaizen_pipeline.clock import DEFAULT_BUCKET_MINUTES, fill_time
+
 SIGNAL_COLUMNS = [
     "market_id",
     "bucket_ts",
@@ -80,7 +82,7 @@ def signal_rule(
     rvr_threshold: float,
     roc_threshold: float,
     hype_threshold: float,
-    bucket_minutes: int = 15,
+    bucket_minutes: int = DEFAULT_BUCKET_MINUTES,
 ) -> pd.DataFrame:
     """Signals (one row per firing market and bucket) from a market_features frame.
 
@@ -106,7 +108,7 @@ def signal_rule(
     if hits.empty:
         return pd.DataFrame(columns=SIGNAL_COLUMNS)
     hits["bucket_ts"] = pd.to_datetime(hits["bucket_ts"])
-    hits["fill_ts"] = hits["bucket_ts"] + pd.Timedelta(minutes=bucket_minutes)
+    hits["fill_ts"] = fill_time(hits["bucket_ts"], bucket_minutes)
     buy_yes = hits["roc"] > 0
     hits["direction"] = np.where(buy_yes, "YES", "NO")
     yes_token = hits["yes_token_id"] if "yes_token_id" in hits else pd.Series(None, index=hits.index)

@@ -34,11 +34,6 @@ class UpsertResult:
     new_rows: int
 
 
-def utcnow() -> datetime:
-    """Naive UTC now, the warehouse's timestamp convention."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def to_naive_utc(value: Any) -> datetime | None:
     """Convert a datetime, pandas Timestamp, ISO string or unix seconds to naive UTC."""
     if is_missing(value):
@@ -172,7 +167,8 @@ class Warehouse:
     def table(self, name: str) -> sa.Table:
         return metadata.tables[name]
 
-    def _insert(self, table: sa.Table) -> Any:
+    def dialect_insert(self, table: sa.Table) -> Any:
+        """INSERT with ON CONFLICT support for this dialect: the one upsert statement builder."""
         if self.dialect == "sqlite":
             return sqlite.insert(table)
         if self.dialect == "postgresql":
@@ -215,7 +211,7 @@ class Warehouse:
             before = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
             for start in range(0, len(records), batch_size):
                 batch = records[start : start + batch_size]
-                stmt = self._insert(table)
+                stmt = self.dialect_insert(table)
                 if update and update_cols:
                     stmt = stmt.on_conflict_do_update(
                         index_elements=key_cols,

@@ -165,3 +165,38 @@ def test_empty_research_tables_do_not_fail_the_group(warehouse: Warehouse, small
     meta = result.get_asset_materialization_events()[0].step_materialization_data.materialization.metadata
     assert "market_features has no rows (materialize the research group)" in meta["status"].value
     assert warehouse.count("backtest_results") == 0
+
+
+def test_the_base_backtest_is_simulated_once_and_shared(
+    warehouse: Warehouse,
+    small_studies: Settings,
+    make_features: Callable[..., pd.DataFrame],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """backtest_results simulates the signals; Monte Carlo and stress start from its run, not their own."""
+    from kaizen_pipeline.backtest import assets
+
+    seed_research(warehouse, make_features(n_markets=3, n_bars=300), small_studies)
+    built: list[int] = []
+    real = assets.build_book
+
+    def counting(*args: object, **kwargs: object) -> object:
+        built.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(assets, "build_book", counting)
+    result = dg.materialize(
+        BACKTEST_ASSETS[:3],
+        resources={"warehouse": WarehouseResource(url=small_studies.database.sqlalchemy_url())},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success and len(built) == 1
+    base = result.output_for_node("backtest_results")
+    as_of = warehouse.scalar("SELECT MAX(as_of) FROM monte_carlo")
+    assert (
+        pd.Timestamp(as_of)
+        == base.as_of
+        == pd.Timestamp(warehouse.scalar("SELECT MAX(as_of) FROM stress_tests"))
+    )
+    actual = warehouse.scalar("SELECT actual_return FROM monte_carlo WHERE study = 'entry_timing'")
+    assert actual == pytest.approx(base.run.book_metrics["total_return"])

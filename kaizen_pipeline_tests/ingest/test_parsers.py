@@ -161,8 +161,12 @@ def test_a_misshapen_x_page_fails_its_query_naming_the_member(body: dict, field:
     from kaizen_pipeline.ingest.transport import ApiError, RetryPolicy, Transport
 
     async def go() -> None:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(200, json=body))) as c:
-            client = XClient(Transport(c, RetryPolicy(max_retries=0), {}), "http://127.0.0.1:9", "t0ken-x", 10, 2)
+        async with httpx.AsyncClient(
+            transport=httpx.MockTransport(lambda _: httpx.Response(200, json=body))
+        ) as c:
+            client = XClient(
+                Transport(c, RetryPolicy(max_retries=0), {}), "http://127.0.0.1:9", "t0ken-x", 10, 2
+            )
             await client.search_recent("polymarket", start_time=datetime(2026, 1, 1, tzinfo=UTC))
 
     with pytest.raises(ApiError, match=field):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import pandas as pd
 import pytest
 
+from kaizen_pipeline.backtest.book import BookConfig
 from kaizen_pipeline.kaizen import collect, store
 from kaizen_pipeline.warehouse import Warehouse
 
@@ -71,7 +73,7 @@ def test_ingestion_rates_are_per_api_call() -> None:
     assert got == {"api_retry_rate": 0.05, "api_error_rate": 0.02, "degraded_runs": 1.0}
 
 
-def test_signal_hit_rate_against_realised_moves() -> None:
+def test_signal_hit_rate_scores_the_engines_trades_after_costs() -> None:
     ts = pd.date_range("2026-03-09 00:00", periods=8, freq="15min")
     features = pd.concat(
         [
@@ -83,18 +85,25 @@ def test_signal_hit_rate_against_realised_moves() -> None:
     )
     signals = pd.DataFrame(
         [
-            {
-                "market_id": "up",
-                "bucket_ts": ts[0],
-                "direction": "YES",
-            },  # fills at 0.5, 0.6 two buckets later: hit
-            {"market_id": "up", "bucket_ts": ts[1], "direction": "NO"},  # fills at 0.52, 0.6 later: miss
-            {"market_id": "flat", "bucket_ts": ts[0], "direction": "YES"},  # no move: left out
-            {"market_id": "up", "bucket_ts": ts[6], "direction": "YES"},  # exit not observed yet: left out
+            # fills at 0.5, closed by the NO signal's fill at 0.52: a gain after costs (hit)
+            {"market_id": "up", "bucket_ts": ts[0], "direction": "YES"},
+            # buys NO at 0.48, sold two bars later at 0.4: a loss (miss)
+            {"market_id": "up", "bucket_ts": ts[1], "direction": "NO"},
+            # no move: fees and slippage make it a loss (miss)
+            {"market_id": "flat", "bucket_ts": ts[0], "direction": "YES"},
+            # still open at as_of: not realised, left out
+            {"market_id": "up", "bucket_ts": ts[6], "direction": "YES"},
         ]
     )
-    reading = collect.signal_hit_rate(signals, features, horizon_buckets=2, as_of=AS_OF)
-    assert reading.value == 0.5 and reading.sample_size == 2
+    book = BookConfig(holding_bars=2)
+    reading = collect.signal_hit_rate(signals, features, book, as_of=AS_OF)
+    assert reading.value == pytest.approx(1 / 3) and reading.sample_size == 3
+    # measured at the holding horizon: a rise that is given back by the exit is a miss
+    back = features.assign(yes_price=lambda f: f["yes_price"].where(f["market_id"] != "up", 0.5))
+    back.loc[(back["market_id"] == "up") & (back["bucket_ts"] == ts[2]), "yes_price"] = 0.6
+    yes = signals.iloc[[0]]
+    assert collect.signal_hit_rate(yes, back, replace(book, holding_bars=1), AS_OF).value == 1.0
+    assert collect.signal_hit_rate(yes, back, replace(book, holding_bars=3), AS_OF).value == 0.0
 
 
 def test_backtest_reads_the_newest_book_row_at_or_before_the_day(warehouse: Warehouse) -> None:
