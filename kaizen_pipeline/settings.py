@@ -62,13 +62,18 @@ class _Section(BaseModel):
 
 # Keys merged into one: setting one fails with the key that replaced it (config.yaml or env).
 HOLDING_KEY = "research.signal_hold_buckets"
+REMOVED_KEYS: dict[str, str] = {
+    "kaizen.hit_horizon_buckets": HOLDING_KEY,
+    "backtest.holding_bars": HOLDING_KEY,
+}
 
 
-def _reject_moved(data: Any, section: str, moved: dict[str, str]) -> Any:
+def _reject_moved(data: Any, section: str) -> Any:
     if isinstance(data, dict):
-        for old, new in moved.items():
-            if old in data:
-                raise ValueError(f"{section}.{old} was removed: set {new} instead (one holding knob)")
+        for key, new in REMOVED_KEYS.items():
+            moved_section, old = key.split(".", 1)
+            if moved_section == section and old in data:
+                raise ValueError(f"{key} was removed: set {new} instead (one holding knob)")
     return data
 
 
@@ -361,7 +366,7 @@ class KaizenSettings(_Section):
     @model_validator(mode="before")
     @classmethod
     def _moved_keys(cls, data: Any) -> Any:
-        return _reject_moved(data, "kaizen", {"hit_horizon_buckets": HOLDING_KEY})
+        return _reject_moved(data, "kaizen")
 
     timezone: str = Field(
         "UTC", description="IANA timezone of the kaizen schedules (daily 00:00, weekly Monday...)."
@@ -542,7 +547,7 @@ class BacktestSettings(_Section):
     @model_validator(mode="before")
     @classmethod
     def _moved_keys(cls, data: Any) -> Any:
-        return _reject_moved(data, "backtest", {"holding_bars": HOLDING_KEY})
+        return _reject_moved(data, "backtest")
 
     init_cash: float = Field(100.0, gt=0, description="Starting cash of every backtested column.")
     fees: float = Field(0.002, ge=0, lt=1, description="Fee per fill, as a fraction of traded value.")
@@ -844,6 +849,12 @@ def _check_env_overrides(environ: typing.Mapping[str, str]) -> None:
                 # a dict-typed key may be addressed one level deeper; anything else is unknown
                 field = field if typing.get_origin(field.annotation) is dict else None
                 break
+        removed = ".".join(parts)
+        if field is None and removed in REMOVED_KEYS:
+            problems.append(
+                f"{var}: {removed} was removed: set {REMOVED_KEYS[removed]} instead (one holding knob)"
+            )
+            continue
         if field is None:
             close = difflib.get_close_matches(upper, _config_env_names(), n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]}?" if close else ""

@@ -33,6 +33,7 @@ def replay_day(monkeypatch: pytest.MonkeyPatch, now: datetime) -> Settings:
     return get_settings()
 
 
+@pytest.mark.slow
 def test_replayed_demo_days_measure_a_logged_improvement(monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in SMALL_DEMO.items():
         monkeypatch.setenv(key, value)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from kaizen_pipeline.ingest.assets import INGEST_ASSETS
 from kaizen_pipeline.ingest.simulator import DemoWorld
@@ -54,6 +55,7 @@ def test_planted_lead_lags_are_recovered(demo_run: DemoRun) -> None:
     assert score.clean_share >= 0.90, score.summary()
 
 
+@pytest.mark.slow
 def test_planted_lead_lags_are_recovered_in_another_week(tmp_path: Path) -> None:
     """The proof is not one lucky window: a week that fell to 78 % before the simulator had enough bursts."""
     (tmp_path / "config.yaml").write_text("{}\n")
