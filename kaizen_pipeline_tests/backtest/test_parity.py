@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from kaizen_pipeline.backtest.engine import CostModel, simulate_signals
 from kaizen_pipeline.backtest.monte_carlo import (
@@ -39,6 +40,7 @@ def random_case(seed: int) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 def test_equity_and_trades_match_vectorbt(vbt: Any) -> None:
     with_costs = without_costs = 0
     for seed in range(N_CASES):

@@ -116,6 +116,7 @@ def test_signals_follow_the_rule_and_fill_at_the_next_bar(demo_run: DemoRun) -> 
     assert signals["strength"].between(0, 1).all()
 
 
+@pytest.mark.slow
 def test_materializing_again_changes_nothing(demo_run: DemoRun) -> None:
     wh = _warehouse(demo_run)
 
