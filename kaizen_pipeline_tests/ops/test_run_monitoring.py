@@ -21,6 +21,8 @@ import dagster as dg
 import pytest
 import yaml
 
+from kaizen_pipeline_tests.ops.sleepy_location import MAX_RUNTIME_SECONDS
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 LOCATION = Path(__file__).resolve().parent / "sleepy_location.py"
@@ -144,7 +146,7 @@ def test_runs_killed_with_their_code_server_fail_and_the_queue_moves(
         _launch(home, slots)
         _wait(
             lambda s: list(s.values()).count(dg.DagsterRunStatus.STARTED) == slots,
-            90,
+            150,
             f"{slots} runs STARTED",
             instance,
         )
@@ -163,7 +165,7 @@ def test_runs_killed_with_their_code_server_fail_and_the_queue_moves(
                 and s[queued] != dg.DagsterRunStatus.QUEUED
             ),
             # the job's max runtime, then one monitoring poll, then one run-queue tick
-            10 + instance.run_monitoring_poll_interval_seconds + 30,
+            MAX_RUNTIME_SECONDS + instance.run_monitoring_poll_interval_seconds + 30,
             "the killed runs FAILED and the new run left the queue",
             instance,
         )
