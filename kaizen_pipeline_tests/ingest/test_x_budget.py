@@ -7,6 +7,7 @@ import math
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -113,15 +114,7 @@ def test_runs_stay_within_the_budget_and_cover_every_market(
     start = datetime.fromisoformat(FROZEN_NOW.replace("Z", "+00:00")).replace(tzinfo=None)
     for i in range(runs):
         counter = XCounter(world)
-        result = run_collection(
-            collect_tweets,
-            settings,
-            warehouse,
-            f"tweets-{i}",
-            asset="tweets",
-            http_transport=httpx.MockTransport(counter),
-            now=start + timedelta(minutes=15 * i),
-        )
+        result = _search(settings, warehouse, counter, f"tweets-{i}", now=start + timedelta(minutes=15 * i))
         assert counter.x_requests <= budget
         assert result.details["request_budget"] == budget
         assert result.details["searched_queries"] + result.details["deferred_queries"] == len(market_ids) + 1
@@ -131,19 +124,27 @@ def test_runs_stay_within_the_budget_and_cover_every_market(
     assert all(s < 1 for s in sleeps)
 
 
+def _search(
+    settings: Settings, warehouse: Warehouse, counter: XCounter, run_id: str = "tweets", **kw: Any
+) -> Any:
+    """One tweets collection against the counting X server."""
+    return run_collection(
+        collect_tweets,
+        settings,
+        warehouse,
+        run_id,
+        asset="tweets",
+        http_transport=httpx.MockTransport(counter),
+        **kw,
+    )
+
+
 def test_a_429_mid_run_stops_searching_keeps_the_results_and_never_waits(
     tmp_path: Path, world: DemoWorld, sleeps: list[float]
 ) -> None:
     settings, warehouse = _prepare(tmp_path, world)
     counter = XCounter(world, allow=5)
-    result = run_collection(
-        collect_tweets,
-        settings,
-        warehouse,
-        "tweets",
-        asset="tweets",
-        http_transport=httpx.MockTransport(counter),
-    )
+    result = _search(settings, warehouse, counter)
     assert result.details["stopped_by_rate_limit"] is True
     assert 1 <= result.details["searched_queries"] <= 5 and result.new_rows > 0
     assert result.details["deferred_queries"] >= len(current_markets(warehouse)) + 1 - 5
@@ -157,14 +158,7 @@ def test_the_budget_honours_what_the_window_has_left(tmp_path: Path, world: Demo
         update={"data_collection": settings.data_collection.model_copy(update={"max_concurrency": 1})}
     )
     counter = XCounter(world, remaining=4)
-    result = run_collection(
-        collect_tweets,
-        settings,
-        warehouse,
-        "tweets",
-        asset="tweets",
-        http_transport=httpx.MockTransport(counter),
-    )
+    result = _search(settings, warehouse, counter)
     assert counter.x_requests <= 4
     assert result.details["deferred_queries"] >= len(current_markets(warehouse)) + 1 - 4
     assert result.details["stopped_by_rate_limit"] is False
