@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
-from dagster._core.definitions.run_request import InstigatorType
 
 from kaizen_pipeline.ops import health
 from kaizen_pipeline.ops.alert_store import alert_history_frame
@@ -84,7 +83,9 @@ def _schedule_states(context: dg.AssetExecutionContext) -> list[ScheduleState] |
         return None
     stored = {
         state.name: state.status.value
-        for state in context.instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE)
+        for state in context.instance.all_instigator_state()
+        # compared by value: Dagster exports no public InstigatorType
+        if state.instigator_type.value == "SCHEDULE"
     }
     return [
         ScheduleState(s.name, s.default_status == dg.DefaultScheduleStatus.RUNNING, stored.get(s.name))

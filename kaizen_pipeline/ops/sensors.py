@@ -13,7 +13,6 @@ from typing import Any
 
 import dagster as dg
 import sqlalchemy as sa
-from dagster._core.events import DagsterEventType
 
 from kaizen_pipeline.ops.alert_store import emergency_tick, run_alert_tick
 from kaizen_pipeline.ops.alerts import (
@@ -91,14 +90,14 @@ def _run_priority(run: dg.DagsterRun, default: str) -> Priority:
 
 def _run_failure_detail(instance: dg.DagsterInstance, run_id: str, secrets: list[str]) -> str:
     conn = instance.get_records_for_run(
-        run_id, of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.PIPELINE_FAILURE}
+        run_id, of_type={dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.PIPELINE_FAILURE}
     )
     lines = []
     for rec in conn.records:
         event = rec.event_log_entry.dagster_event
         if event is None:
             continue
-        if event.event_type == DagsterEventType.STEP_FAILURE and event.step_failure_data:
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE and event.step_failure_data:
             error = event.step_failure_data.error
             # the user's exception is the innermost cause of Dagster's step-execution wrapper
             while error is not None and (error.cause or error.context) is not None:
@@ -140,7 +139,7 @@ class InstanceReader:
         observations = []
         while True:
             conn = self.instance.get_records_for_run(
-                run_id, cursor=event_cursor, of_type=DagsterEventType.ASSET_CHECK_EVALUATION, limit=1000
+                run_id, cursor=event_cursor, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=1000
             )
             for rec in conn.records:
                 entry = rec.event_log_entry
