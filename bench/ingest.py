@@ -29,7 +29,7 @@ import time
 import httpx
 
 from kaizen_pipeline.ingest.clients import build_clients
-from kaizen_pipeline.ingest.simulator import DemoWorld
+from kaizen_pipeline.ingest.simulator.world import DemoWorld
 from kaizen_pipeline.ingest.transport import gather_bounded
 from kaizen_pipeline.settings import load_settings
 
@@ -127,7 +127,7 @@ def main() -> None:
         [
             sys.executable,
             "-m",
-            "kaizen_pipeline.ingest.simulator_server",
+            "kaizen_pipeline.ingest.simulator.server",
             "--port",
             str(port),
             "--markets",

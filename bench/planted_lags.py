@@ -58,14 +58,13 @@ def replay_window(frozen_now: str, overrides: dict[str, str]) -> dict[str, objec
             }
         )
         from kaizen_pipeline.ingest.assets import INGEST_ASSETS
-        from kaizen_pipeline.ingest.simulator import DemoWorld
+        from kaizen_pipeline.ingest.simulator.world import DemoWorld
         from kaizen_pipeline.research.assets import hype_price_correlations, hype_scores, market_features
         from kaizen_pipeline.research.correlation import lead_lag_recovery
         from kaizen_pipeline.resources import build_resources, warehouse_for
-        from kaizen_pipeline.settings import get_settings
+        from kaizen_pipeline.settings import load_settings
 
-        get_settings.cache_clear()
-        settings = get_settings()
+        settings = load_settings()
         started = time.perf_counter()
         # Dagster's per-event console log would bury the table; keep it only to explain a failure.
         log = io.StringIO()

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 DEFAULT_BUCKET_MINUTES = 15
-MINUTES_PER_YEAR = 365 * 24 * 60  # markets trade around the clock
+MINUTES_PER_DAY = 24 * 60
+MINUTES_PER_YEAR = 365 * MINUTES_PER_DAY  # markets trade around the clock
 
 
 def bucket_minutes(settings: object) -> int:
@@ -39,6 +40,11 @@ def fill_time(ts: object, minutes: int = DEFAULT_BUCKET_MINUTES) -> object:
 def bars_per_year(minutes: int = DEFAULT_BUCKET_MINUTES) -> float:
     """Bars of ``minutes`` in 365 days."""
     return MINUTES_PER_YEAR / float(minutes)
+
+
+def bars_per_day(minutes: int = DEFAULT_BUCKET_MINUTES) -> float:
+    """Bars of ``minutes`` in one day."""
+    return MINUTES_PER_DAY / float(minutes)
 
 
 def floor_to_bucket(ts: datetime | pd.Timestamp, minutes: int = DEFAULT_BUCKET_MINUTES) -> pd.Timestamp:
@@ -70,6 +76,7 @@ def as_naive_utc(ts: datetime) -> datetime:
 __all__ = [
     "DEFAULT_BUCKET_MINUTES",
     "as_naive_utc",
+    "bars_per_day",
     "bars_per_year",
     "bucket_freq",
     "bucket_minutes",

@@ -96,11 +96,16 @@ def with_run_limits(defs: dg.Definitions, settings: Settings) -> dg.Definitions:
 
 
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
-    """Merge every domain's definitions and bind the shared resources (settings validated first)."""
+    """Merge every domain's definitions and bind the shared resources (settings validated first).
+
+    Without ``settings`` (the code location) runs read config.yaml and the environment when they
+    start; with them (tests, benches) every run gets exactly those settings.
+    """
+    pinned = settings is not None
     settings = settings or get_settings()
     merged = dg.Definitions.merge(*(domain.build_defs(settings) for domain in DOMAINS))
     merged = dg.Definitions.merge(
-        merged, dg.Definitions(jobs=[main_job], resources=build_resources(settings))
+        merged, dg.Definitions(jobs=[main_job], resources=build_resources(settings, pinned=pinned))
     )
     return with_run_limits(merged, settings)
 

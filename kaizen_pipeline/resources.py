@@ -1,19 +1,26 @@
-"""Dagster resources: thin ConfigurableResource wrappers around the warehouse and the API clients.
+"""Dagster resources: the settings every run reads, and the warehouse it writes.
 
-Connection fields (URLs, mode) are resource config and show in the UI; behaviour knobs come from
-the one settings object; secrets are read from the environment through settings at run time,
-so they never enter Dagster config, logs or metadata.
+`SettingsResource` is the only way run-time code (assets, checks, ops, sensors) reaches the
+configuration; `for_unit` answers "the effective parameters for this market or run", the seam the
+feature flags plug into. Secrets are `EnvVar` fields: the UI shows which variable holds them,
+never the value.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import os
+from typing import Any, Literal
 
+import dagster as dg
 import sqlalchemy as sa
-from dagster import ConfigurableResource
+from pydantic import Field, PrivateAttr, SecretStr
 
-from kaizen_pipeline.settings import Settings, get_settings
+from kaizen_pipeline.settings import SECRET_KEYS, ConfigError, Settings, load_settings
 from kaizen_pipeline.warehouse import Warehouse
+
+UnitKind = Literal["market", "run"]
+DATABASE_URL_ENV = "KAIZEN_DATABASE__URL"
 
 _WAREHOUSES: dict[str, Warehouse] = {}
 
@@ -25,24 +32,128 @@ def warehouse_for(url: str) -> Warehouse:
     return _WAREHOUSES[url]
 
 
-class WarehouseResource(ConfigurableResource):
-    """The warehouse database: a SQLAlchemy URL (SQLite file by default, PostgreSQL by config).
+class _PinnedSettings(Settings):
+    """Settings built from given values only: no config file, no KAIZEN_* environment."""
 
-    The URL shown in Dagster has its password masked; the real one is taken from the settings
-    (KAIZEN_DATABASE__URL) when the run connects.
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: Any, init_settings: Any, **_: Any) -> tuple[Any, ...]:
+        return (init_settings,)
+
+
+def _secret_excluded() -> dict[str, set[str]]:
+    excluded: dict[str, set[str]] = {}
+    for dotted in SECRET_KEYS:
+        section, key = dotted.split(".")
+        excluded.setdefault(section, set()).add(key)
+    return excluded
+
+
+def _env_or_value(env_name: str, secret: SecretStr | None) -> str | None:
+    """An EnvVar reference when the environment holds ``secret`` (the UI then shows the name only)."""
+    if secret is None:
+        return None
+    value = secret.get_secret_value()
+    return dg.EnvVar(env_name) if os.environ.get(env_name) == value else value
+
+
+class SettingsResource(dg.ConfigurableResource):
+    """The pipeline settings: config.yaml and KAIZEN_* variables, validated when a run starts.
+
+    `get()` is the run's configuration; `for_unit(kind, id)` the effective parameters for one
+    market or run (what feature flags and experiments resolve per unit).
     """
 
-    url: str
+    config_path: str = Field(
+        "", description="config.yaml to read; empty: $KAIZEN_CONFIG, else ./config.yaml."
+    )
+    pinned_json: str = Field(
+        "",
+        description="When set, exactly these settings (JSON, secrets excluded): no config file, no env.",
+    )
+    twitter_bearer_token: str | None = Field(None, description="X API bearer token (an EnvVar).")
+    smtp_password: str | None = Field(None, description="SMTP password for alert emails (an EnvVar).")
+
+    _settings: Settings | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_environment(cls, config_path: str = "") -> SettingsResource:
+        """The production resource: settings read at run time, secrets referenced by variable name."""
+        secrets = {
+            field: dg.EnvVar(env) if os.environ.get(env) else None for field, env in _SECRET_FIELDS.items()
+        }
+        return cls(config_path=config_path, **secrets)
+
+    @classmethod
+    def of(cls, settings: Settings) -> SettingsResource:
+        """The resource that yields exactly ``settings`` (tests, experiments, benches)."""
+        pinned = settings.model_dump_json(exclude=_secret_excluded())  # type: ignore[arg-type]
+        return cls(
+            pinned_json=pinned,
+            twitter_bearer_token=_env_or_value(
+                _SECRET_FIELDS["twitter_bearer_token"], settings.twitter.bearer_token
+            ),
+            smtp_password=_env_or_value(_SECRET_FIELDS["smtp_password"], settings.alerts.smtp_password),
+        )
+
+    def get(self) -> Settings:
+        """The validated settings of this run (read once per process)."""
+        if self._settings is None:
+            if self.pinned_json:
+                pinned = _PinnedSettings(**json.loads(self.pinned_json))  # validated, env ignored
+                base: Settings = Settings.model_construct(
+                    _fields_set=pinned.model_fields_set,
+                    **{k: getattr(pinned, k) for k in Settings.model_fields},
+                )
+            else:
+                base = load_settings(self.config_path or None)
+            self._settings = self._with_secrets(base)
+        return self._settings
+
+    def for_unit(self, kind: UnitKind, unit_id: str) -> Settings:
+        """The effective settings for one market (``kind="market"``) or one run (``kind="run"``).
+
+        Read every parameter the kaizen catalogue may change through this, where it is used:
+        today every unit gets the run's settings; flags and experiments resolve per unit here.
+        """
+        if kind not in ("market", "run"):
+            raise ValueError(f"for_unit kind: expected 'market' or 'run', got {kind!r}")
+        return self.get()
+
+    def _with_secrets(self, base: Settings) -> Settings:
+        twitter, alerts = base.twitter, base.alerts
+        if self.twitter_bearer_token is not None:
+            token = SecretStr(_resolved(self.twitter_bearer_token))
+            twitter = twitter.model_copy(update={"bearer_token": token})
+        if self.smtp_password is not None:
+            alerts = alerts.model_copy(update={"smtp_password": SecretStr(_resolved(self.smtp_password))})
+        return base.model_copy(update={"twitter": twitter, "alerts": alerts})
+
+
+_SECRET_FIELDS: dict[str, str] = {
+    "twitter_bearer_token": SECRET_KEYS["twitter.bearer_token"],
+    "smtp_password": SECRET_KEYS["alerts.smtp_password"],
+}
+
+
+def _resolved(value: str) -> str:
+    """A field's value: an EnvVar read from the environment (outside a run it is not resolved yet)."""
+    return (value.get_value() or "") if isinstance(value, dg.EnvVar) else value
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The warehouse database: a SQLAlchemy URL (SQLite file by default, PostgreSQL by config).
+
+    A URL with a password is an EnvVar (KAIZEN_DATABASE__URL): the UI shows the variable's name.
+    """
+
+    url: str = Field(description="SQLAlchemy URL of the warehouse, or the variable that holds it.")
 
     def get(self) -> Warehouse:
         return warehouse_for(self.connect_url())
 
     def connect_url(self) -> str:
-        """The URL to connect with (the password restored from the settings)."""
-        configured = get_settings().database.sqlalchemy_url()
-        if display_url(configured) == self.url:
-            return configured
-        return self.url
+        """The URL to connect with (an EnvVar read from the environment)."""
+        return _resolved(self.url)
 
 
 def display_url(url: str) -> str:
@@ -50,42 +161,21 @@ def display_url(url: str) -> str:
     return sa.make_url(url).render_as_string(hide_password=True)
 
 
-class SourcesResource(ConfigurableResource):
-    """Where ingest reads from: `demo` (the seeded simulator) or `live` APIs at these base URLs."""
-
-    source: str = "demo"
-    gamma_url: str
-    clob_url: str
-    data_url: str
-    twitter_api_url: str
-
-    def settings(self) -> Settings:
-        base = get_settings()
-        return base.model_copy(
-            update={
-                "source": self.source,
-                "polymarket": base.polymarket.model_copy(
-                    update={"gamma_url": self.gamma_url, "clob_url": self.clob_url, "data_url": self.data_url}
-                ),
-                "twitter": base.twitter.model_copy(update={"api_url": self.twitter_api_url}),
-            }
-        )
-
-    def clients(self) -> Any:
-        """Fresh clients for one run (their call statistics are per run)."""
-        from kaizen_pipeline.ingest.clients import build_clients
-
-        return build_clients(self.settings())
+def warehouse_resource(settings: Settings) -> WarehouseResource:
+    """The warehouse of ``settings``; a password must come from KAIZEN_DATABASE__URL, never config.yaml."""
+    url = settings.database.sqlalchemy_url()
+    if sa.make_url(url).password is None:
+        return WarehouseResource(url=url)
+    if os.environ.get(DATABASE_URL_ENV) == url:
+        return WarehouseResource(url=dg.EnvVar(DATABASE_URL_ENV))
+    raise ConfigError(
+        f"database.url: a password belongs in {DATABASE_URL_ENV}, not in config.yaml (got {display_url(url)})"
+    )
 
 
-def build_resources(settings: Settings) -> dict[str, Any]:
+def build_resources(settings: Settings, *, pinned: bool = True) -> dict[str, Any]:
+    """The resources every job binds: ``settings`` pinned (tests) or read at run time (the code location)."""
     return {
-        "warehouse": WarehouseResource(url=display_url(settings.database.sqlalchemy_url())),
-        "sources": SourcesResource(
-            source=settings.source,
-            gamma_url=settings.polymarket.gamma_url,
-            clob_url=settings.polymarket.clob_url,
-            data_url=settings.polymarket.data_url,
-            twitter_api_url=settings.twitter.api_url,
-        ),
+        "settings": SettingsResource.of(settings) if pinned else SettingsResource.from_environment(),
+        "warehouse": warehouse_resource(settings),
     }

@@ -14,7 +14,6 @@ import os
 import types
 import typing
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -923,7 +922,9 @@ def effective_config(settings: Settings) -> dict[str, Any]:
     return data
 
 
-@lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings (cached); tests call ``get_settings.cache_clear()`` after changing env."""
+    """The settings from config.yaml and the environment now, for load time and the CLI.
+
+    Run-time code (assets, checks, ops, sensors) takes them from the SettingsResource instead.
+    """
     return load_settings()

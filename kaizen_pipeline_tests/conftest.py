@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from kaizen_pipeline.settings import Settings, get_settings, load_settings
+from kaizen_pipeline.settings import Settings, load_settings
 from kaizen_pipeline.warehouse import Warehouse
 from kaizen_pipeline.warehouse.schema import metadata
 
@@ -28,9 +28,7 @@ def kaizen_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     monkeypatch.setenv("KAIZEN_DATABASE__PATH", str(tmp_path / "warehouse.sqlite"))
     monkeypatch.setenv("KAIZEN_DATABASE__BACKUP_DIR", str(tmp_path / "backups"))
     monkeypatch.setenv("KAIZEN_LOGGING__LOG_DIR", str(tmp_path / "logs"))
-    get_settings.cache_clear()
     yield tmp_path
-    get_settings.cache_clear()
 
 
 @pytest.fixture

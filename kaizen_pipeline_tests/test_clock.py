@@ -75,3 +75,8 @@ def test_one_now_helper(kaizen_env: Path) -> None:
     assert warehouse.utcnow is clock.utcnow
     now = pipeline_now(load_settings())
     assert now.tzinfo is None and abs(now - clock.utcnow()) < timedelta(minutes=1)
+
+
+def test_bars_per_day_and_per_year_share_the_bucket() -> None:
+    assert clock.bars_per_day() == 96.0 and clock.bars_per_day(30) == 48.0
+    assert clock.bars_per_year(30) == 365 * clock.bars_per_day(30)

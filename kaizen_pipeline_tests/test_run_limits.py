@@ -8,13 +8,12 @@ import dagster as dg
 import pytest
 
 from kaizen_pipeline.definitions import RETRY_SAFE_JOBS, build_defs
-from kaizen_pipeline.settings import get_settings
+from kaizen_pipeline.settings import load_settings
 
 
 def test_every_job_and_schedule_run_has_the_configured_max_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAIZEN_OPS__MAX_RUNTIME_SECONDS", "900")
-    get_settings.cache_clear()
-    repo = build_defs(get_settings()).get_repository_def()
+    repo = build_defs(load_settings()).get_repository_def()
     jobs = [j for j in repo.get_all_jobs() if not j.name.startswith("__")]
     assert {j.name: j.run_tags.get("dagster/max_runtime") for j in jobs} == {j.name: "900" for j in jobs}
     with dg.DagsterInstance.ephemeral() as instance:

@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 
 from kaizen_pipeline.definitions import build_defs
-from kaizen_pipeline.settings import get_settings
+from kaizen_pipeline.settings import load_settings
 
 
 def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -77,9 +77,9 @@ def _tick_sensors(
 
 @pytest.mark.slow
 def test_every_schedule_and_sensor_job_succeeds_after_main_job() -> None:
-    defs = build_defs(get_settings())
+    defs = build_defs(load_settings())
     repo = defs.get_repository_def()
-    assert get_settings().source == "demo"
+    assert load_settings().source == "demo"
     assert repo.schedule_defs, "no schedules found: the enumeration is broken"
     with dg.DagsterInstance.ephemeral() as instance:
         assert _execute(repo, instance, "main_job") == []

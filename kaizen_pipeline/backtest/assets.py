@@ -32,8 +32,8 @@ from kaizen_pipeline.backtest.walk_forward import walk_forward as run_walk_forwa
 from kaizen_pipeline.clock import bucket_minutes
 from kaizen_pipeline.reporting import figure_markdown, markdown_table
 from kaizen_pipeline.research.signals import SignalThresholds
-from kaizen_pipeline.resources import WarehouseResource
-from kaizen_pipeline.settings import Settings, get_settings
+from kaizen_pipeline.resources import SettingsResource, WarehouseResource
+from kaizen_pipeline.settings import Settings
 
 GROUP = "backtest"
 
@@ -87,12 +87,14 @@ def _common(
 
 
 @dg.asset(group_name=GROUP, deps=["trading_signals", "market_features"], kinds={"numpy"})
-def backtest_results(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.Output[BaseBacktest]:
+def backtest_results(
+    context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
+) -> dg.Output[BaseBacktest]:
     """Vectorized backtest of trading_signals on market prices (backtest.* knobs); its run feeds the studies."""
-    settings = get_settings()
     wh = warehouse.get()
     inputs = load_inputs(wh)
-    base = base_backtest(settings, inputs)
+    # holding and costs are per-run parameters: the paper book and the kaizen hit rate use the same
+    base = base_backtest(settings.for_unit("run", context.run_id), inputs)
     as_of, config, run = base.as_of, base.config, base.run
     if as_of is None or run is None:
         return dg.Output(base, metadata=_nothing_meta(inputs.notes, "backtest_results"))
@@ -150,16 +152,19 @@ def backtest_results(context: AssetExecutionContext, warehouse: WarehouseResourc
 
 @dg.asset(group_name=GROUP, kinds={"numpy"})
 def monte_carlo(
-    context: AssetExecutionContext, warehouse: WarehouseResource, backtest_results: BaseBacktest
+    context: AssetExecutionContext,
+    warehouse: WarehouseResource,
+    settings: SettingsResource,
+    backtest_results: BaseBacktest,
 ) -> dg.MaterializeResult:
     """Monte Carlo of the base backtest (backtest.monte_carlo): entry timing and a trade bootstrap; VaR, CVaR, P(loss)."""
-    settings = get_settings()
+    run_settings = settings.for_unit("run", context.run_id)
     wh = warehouse.get()
     inputs = backtest_results
     as_of, config, base = inputs.as_of, inputs.config, inputs.run
     if as_of is None or base is None:
         return dg.MaterializeResult(metadata=_nothing_meta(inputs.notes, "monte_carlo"))
-    mc_config = MonteCarloConfig.from_settings(settings)
+    mc_config = MonteCarloConfig.from_settings(run_settings)
     result = monte_carlo_study(base, config, mc_config)
     table = result.summary.copy()
     table["confidence"] = mc_config.confidence
@@ -184,16 +189,19 @@ def monte_carlo(
 
 @dg.asset(group_name=GROUP, kinds={"numpy"})
 def stress_tests(
-    context: AssetExecutionContext, warehouse: WarehouseResource, backtest_results: BaseBacktest
+    context: AssetExecutionContext,
+    warehouse: WarehouseResource,
+    settings: SettingsResource,
+    backtest_results: BaseBacktest,
 ) -> dg.MaterializeResult:
     """The base backtest under named stress scenarios (backtest.stress): liquidity, volatility, resolution, volume."""
-    settings = get_settings()
+    run_settings = settings.for_unit("run", context.run_id)
     wh = warehouse.get()
     inputs = backtest_results
     as_of, config, base = inputs.as_of, inputs.config, inputs.run
     if as_of is None or base is None:
         return dg.MaterializeResult(metadata=_nothing_meta(inputs.notes, "stress_tests"))
-    table, runs = stress_scenarios(base.book, config, StressConfig.from_settings(settings), base)
+    table, runs = stress_scenarios(base.book, config, StressConfig.from_settings(run_settings), base)
     rows = write_slice(wh, "stress_tests", table, as_of)
     worst = table.loc[table["total_return"].idxmin()]
     context.log.info(f"stress tests: worst scenario {worst['scenario']} ({worst['total_return']:.4f})")
@@ -215,10 +223,10 @@ def stress_tests(
 
 @dg.asset(group_name=GROUP, deps=["market_features"], kinds={"numpy"})
 def sensitivity_analysis(
-    context: AssetExecutionContext, warehouse: WarehouseResource
+    context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
-    """How backtest metrics move with fees and slippage (x0.5, x2, x4) and signal thresholds (+-20 %)."""
-    settings = get_settings()
+    """How backtest metrics move with costs (backtest.sensitivity.cost_multipliers) and thresholds (.threshold_changes)."""
+    run_settings = settings.for_unit("run", context.run_id)
     wh = warehouse.get()
     inputs = load_inputs(wh, with_signals=False)
     as_of = inputs.as_of
@@ -226,10 +234,10 @@ def sensitivity_analysis(
         return _nothing(inputs, "sensitivity_analysis")
     table = sensitivity_table(
         inputs.features,
-        BookConfig.from_settings(settings),
-        SignalThresholds.from_settings(settings),
-        SensitivityConfig.from_settings(settings),
-        bucket_minutes(settings),
+        BookConfig.from_settings(run_settings),
+        SignalThresholds.from_settings(run_settings),
+        SensitivityConfig.from_settings(run_settings),
+        bucket_minutes(run_settings),
     )
     rows = write_slice(wh, "sensitivity_analysis", table, as_of)
     context.log.info(f"sensitivity: {len(table)} rows")
@@ -243,22 +251,24 @@ def sensitivity_analysis(
 
 
 @dg.asset(group_name=GROUP, deps=["market_features"], kinds={"numpy"})
-def walk_forward(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def walk_forward(
+    context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
+) -> dg.MaterializeResult:
     """Rolling walk-forward: thresholds grid-searched on each train window, tested out of sample; degradation."""
-    settings = get_settings()
+    run_settings = settings.for_unit("run", context.run_id)
     wh = warehouse.get()
     inputs = load_inputs(wh, with_signals=False)
     as_of = inputs.as_of
     if as_of is None:
         return _nothing(inputs, "walk_forward")
-    config = BookConfig.from_settings(settings)
-    wf_config = WalkForwardConfig.from_settings(settings)
+    config = BookConfig.from_settings(run_settings)
+    wf_config = WalkForwardConfig.from_settings(run_settings)
     result = run_walk_forward(
         inputs.features,
         config,
         wf_config,
-        SignalThresholds.from_settings(settings),
-        bucket_minutes(settings),
+        SignalThresholds.from_settings(run_settings),
+        bucket_minutes(run_settings),
     )
     rows = write_slice(wh, "walk_forward", result.windows, as_of)
     meta = _common(inputs, as_of, rows) | {k: _num(v) for k, v in result.summary.items()}

@@ -7,11 +7,11 @@ research signal rule, then the engine, starting flat with fresh cash) and the tr
 best ``objective`` of the book wins (ties: first in grid order; a window where no triple trades
 keeps the configured thresholds). That triple is then backtested on the test window.
 
-Returns are compared per day, (1 + total_return) ** (bars_per_day / bars) - 1, since train and
-test windows differ in length. Degradation = 1 - mean out-of-sample daily return / mean
-in-sample daily return (0: holds up; 1: all of the edge lost; > 1: out-of-sample loses money;
-undefined when in-sample is not positive); Sharpe degradation = mean in-sample Sharpe - mean
-out-of-sample Sharpe.
+Returns are compared per day, (1 + total_return) ** (bars_per_day / bars) - 1 (``clock.bars_per_day``
+of the bucket), since train and test windows differ in length. Degradation = 1 - mean out-of-sample
+daily return / mean in-sample daily return (0: holds up; 1: all of the edge lost; > 1: out-of-sample
+loses money; undefined when in-sample is not positive); Sharpe degradation = mean in-sample Sharpe -
+mean out-of-sample Sharpe.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import pandas as pd
 from kaizen_pipeline.backtest.book import Book, BookConfig, build_book, price_grid
 from kaizen_pipeline.backtest.rules import rule_signals
 from kaizen_pipeline.backtest.run import run_book
+from kaizen_pipeline.clock import bars_per_day
 from kaizen_pipeline.research.signals import SignalThresholds
 
 
@@ -68,10 +69,10 @@ def window_starts(n_bars: int, train_bars: int, test_bars: int) -> list[int]:
     )
 
 
-def _daily(total_return: float, n_bars: int, bars_per_day: float) -> float:
+def _daily(total_return: float, n_bars: int, per_day: float) -> float:
     if n_bars == 0 or total_return <= -1:
         return float("nan") if n_bars == 0 else -1.0
-    return (1 + total_return) ** (bars_per_day / n_bars) - 1
+    return (1 + total_return) ** (per_day / n_bars) - 1
 
 
 def walk_forward(
@@ -95,7 +96,7 @@ def walk_forward(
         th: build_book(features, rule_signals(features, th, bucket_minutes), config, grid=grid_prices)
         for th in candidates
     }
-    bars_per_day = config.bars_per_year / 365.0
+    per_day = bars_per_day(bucket_minutes)
     rows = []
     oos_parts = []
     level = config.init_cash
@@ -123,11 +124,11 @@ def walk_forward(
                 "roc_threshold": best.roc,
                 "hype_threshold": best.hype,
                 "is_total_return": best_metrics["total_return"],
-                "is_daily_return": _daily(best_metrics["total_return"], wf.train_bars, bars_per_day),
+                "is_daily_return": _daily(best_metrics["total_return"], wf.train_bars, per_day),
                 "is_sharpe": best_metrics["sharpe"],
                 "is_num_trades": best_metrics["num_trades"],
                 "oos_total_return": oos["total_return"],
-                "oos_daily_return": _daily(oos["total_return"], wf.test_bars, bars_per_day),
+                "oos_daily_return": _daily(oos["total_return"], wf.test_bars, per_day),
                 "oos_sharpe": oos["sharpe"],
                 "oos_num_trades": oos["num_trades"],
             }

@@ -17,7 +17,7 @@ from kaizen_pipeline.ingest.collect import (
 from kaizen_pipeline.ops.logs import install_log_redaction
 from kaizen_pipeline.ops.redact import redact, redacted_exception, secret_values
 from kaizen_pipeline.reporting import markdown_table
-from kaizen_pipeline.resources import SourcesResource, WarehouseResource
+from kaizen_pipeline.resources import SettingsResource, WarehouseResource
 from kaizen_pipeline.settings import Settings
 
 GROUP = "ingest"
@@ -30,17 +30,18 @@ def _materialize(
     context: AssetExecutionContext,
     collector: Collector,
     warehouse: WarehouseResource,
-    sources: SourcesResource,
+    settings: SettingsResource,
 ) -> dg.MaterializeResult:
     """Run one collector; its log lines, metadata and any exception leave here redacted.
 
     Dagster stores an asset's exception text in the event log and prints it on stderr; an API error
     can echo the request's credentials, so the original exception is replaced, not chained.
     """
-    settings = sources.settings()
-    secrets = secret_values(settings)
+    # transport knobs and collection frequency are per-run parameters (flags may vary them)
+    run_settings = settings.for_unit("run", context.run_id)
+    secrets = secret_values(run_settings)
     try:
-        return _collect_and_describe(context, collector, warehouse, settings, secrets)
+        return _collect_and_describe(context, collector, warehouse, run_settings, secrets)
     except (dg.Failure, dg.RetryRequested):
         raise
     except Exception as exc:
@@ -95,37 +96,37 @@ def _collect_and_describe(
 
 @dg.asset(group_name=GROUP, compute_kind="polymarket")
 def polymarket_markets(
-    context: AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource
+    context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
     """Open Polymarket markets (Gamma keyset API), top data_collection.max_markets by 24 h volume, per bucket.
 
     Binary markets go to market_snapshots (what research reads); every market's outcomes to market_outcomes.
     """
-    return _materialize(context, collect_markets, warehouse, sources)
+    return _materialize(context, collect_markets, warehouse, settings)
 
 
 @dg.asset(group_name=GROUP, compute_kind="polymarket", deps=[polymarket_markets])
 def market_prices(
-    context: AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource
+    context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
     """CLOB price history of both outcome tokens of every tracked market, fetched incrementally."""
-    return _materialize(context, collect_prices, warehouse, sources)
+    return _materialize(context, collect_prices, warehouse, settings)
 
 
 @dg.asset(group_name=GROUP, compute_kind="polymarket", deps=[polymarket_markets])
 def trade_volumes(
-    context: AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource
+    context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
     """Traded USD volume per market and bucket from the Data API trades feed (for relative volume)."""
-    return _materialize(context, collect_trade_volumes, warehouse, sources)
+    return _materialize(context, collect_trade_volumes, warehouse, settings)
 
 
 @dg.asset(group_name=GROUP, compute_kind="x", deps=[polymarket_markets])
 def tweets(
-    context: AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource
+    context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
-    """X posts about the tracked markets and keywords (7-day recent search); degrades, never fails, on X errors."""
-    return _materialize(context, collect_tweets, warehouse, sources)
+    """X posts about the tracked markets and keywords (recent search over twitter.window_days); degrades, never fails."""
+    return _materialize(context, collect_tweets, warehouse, settings)
 
 
 INGEST_ASSETS = [polymarket_markets, market_prices, trade_volumes, tweets]

@@ -10,8 +10,8 @@ from kaizen_pipeline.ingest import quality
 from kaizen_pipeline.ingest.assets import market_prices, polymarket_markets, tweets
 from kaizen_pipeline.ingest.quality import QualityResult
 from kaizen_pipeline.reporting import markdown_table
-from kaizen_pipeline.resources import WarehouseResource
-from kaizen_pipeline.settings import get_settings, pipeline_now
+from kaizen_pipeline.resources import SettingsResource, WarehouseResource
+from kaizen_pipeline.settings import pipeline_now
 from kaizen_pipeline.warehouse.schema import market_snapshots, price_points
 
 
@@ -41,9 +41,9 @@ def prices_in_unit_interval(warehouse: WarehouseResource) -> dg.AssetCheckResult
 
 
 @dg.asset_check(asset=market_prices)
-def binary_prices_sum_to_one(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def binary_prices_sum_to_one(warehouse: WarehouseResource, settings: SettingsResource) -> dg.AssetCheckResult:
     """YES and NO prices at the same time sum to about 1 (within quality.binary_sum_tolerance)."""
-    s = get_settings()
+    s = settings.get()
     since = pipeline_now(s) - timedelta(days=s.data_collection.history_days)
     return _result(
         quality.binary_prices_sum_to_one(warehouse.get(), since, s.quality.binary_sum_tolerance),
@@ -53,9 +53,9 @@ def binary_prices_sum_to_one(warehouse: WarehouseResource) -> dg.AssetCheckResul
 
 
 @dg.asset_check(asset=market_prices)
-def price_history_gaps(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    """No gap in a token's price history longer than twice the fidelity (quality.gap_factor)."""
-    s = get_settings()
+def price_history_gaps(warehouse: WarehouseResource, settings: SettingsResource) -> dg.AssetCheckResult:
+    """No gap in a token's price history longer than quality.gap_factor x polymarket.fidelity_minutes."""
+    s = settings.get()
     since = pipeline_now(s) - timedelta(days=s.data_collection.history_days)
     outcome = quality.price_history_gaps(
         warehouse.get(), since, s.polymarket.fidelity_minutes, s.quality.gap_factor
@@ -68,9 +68,9 @@ def price_history_gaps(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=market_prices)
-def price_jumps(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    """Consecutive YES prices that move by more than 50% (quality.max_jump_ratio), listed for review."""
-    s = get_settings()
+def price_jumps(warehouse: WarehouseResource, settings: SettingsResource) -> dg.AssetCheckResult:
+    """Consecutive YES prices that move by more than quality.max_jump_ratio, listed for review."""
+    s = settings.get()
     since = pipeline_now(s) - timedelta(days=s.data_collection.history_days)
     return _result(
         quality.price_jumps(warehouse.get(), since, s.quality.max_jump_ratio),
@@ -80,9 +80,11 @@ def price_jumps(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=market_prices)
-def price_timestamp_conflicts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def price_timestamp_conflicts(
+    warehouse: WarehouseResource, settings: SettingsResource
+) -> dg.AssetCheckResult:
     """No CLOB point repeated a timestamp with a different price in the last data_collection.history_days."""
-    s = get_settings()
+    s = settings.get()
     since = pipeline_now(s) - timedelta(days=s.data_collection.history_days)
     return _result(
         quality.price_timestamp_conflicts(warehouse.get(), since),
@@ -92,9 +94,9 @@ def price_timestamp_conflicts(warehouse: WarehouseResource) -> dg.AssetCheckResu
 
 
 @dg.asset_check(asset=market_prices, blocking=True)
-def price_data_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    """The newest price point is at most 30 minutes old (quality.stale_after_minutes)."""
-    s = get_settings()
+def price_data_fresh(warehouse: WarehouseResource, settings: SettingsResource) -> dg.AssetCheckResult:
+    """The newest price point is at most quality.stale_after_minutes old."""
+    s = settings.get()
     outcome = quality.freshness(
         warehouse.get(), price_points.c.ts, pipeline_now(s), s.quality.stale_after_minutes
     )
@@ -104,9 +106,9 @@ def price_data_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=polymarket_markets, blocking=True)
-def market_snapshot_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    """The newest market snapshot is at most 30 minutes old (quality.stale_after_minutes)."""
-    s = get_settings()
+def market_snapshot_fresh(warehouse: WarehouseResource, settings: SettingsResource) -> dg.AssetCheckResult:
+    """The newest market snapshot is at most quality.stale_after_minutes old."""
+    s = settings.get()
     outcome = quality.freshness(
         warehouse.get(), market_snapshots.c.snapshot_ts, pipeline_now(s), s.quality.stale_after_minutes
     )
@@ -126,9 +128,9 @@ def no_duplicate_keys(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=tweets)
-def tweets_within_window(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    """Posts of the latest collection were created inside the requested 7-day window."""
-    s = get_settings()
+def tweets_within_window(warehouse: WarehouseResource, settings: SettingsResource) -> dg.AssetCheckResult:
+    """Posts of the latest collection were created inside the recent-search window (twitter.window_days)."""
+    s = settings.get()
     return _result(
         quality.tweets_within_window(warehouse.get(), s),
         dg.AssetCheckSeverity.WARN,

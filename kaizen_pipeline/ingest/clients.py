@@ -331,7 +331,7 @@ def build_clients(
 ) -> IngestClients:
     """Clients for ``settings.source``: the live APIs, or the seeded simulator plugged in as the transport."""
     if http_transport is None and settings.source == "demo":
-        from kaizen_pipeline.ingest.simulator import DemoWorld
+        from kaizen_pipeline.ingest.simulator.world import DemoWorld
 
         http_transport = DemoWorld.from_settings(settings).transport()
     return IngestClients(settings, http_transport)

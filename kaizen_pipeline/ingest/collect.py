@@ -18,6 +18,7 @@ import httpx
 import pandas as pd
 import sqlalchemy as sa
 
+from kaizen_pipeline.clock import bucket_minutes, buckets, floor_to_bucket
 from kaizen_pipeline.ingest.clients import (
     X_SEARCH_RECENT,
     IngestClients,
@@ -60,13 +61,6 @@ class CollectResult:
     stats: CallStats = field(default_factory=CallStats)
 
 
-def floor_to_bucket(ts: datetime, minutes: int) -> datetime:
-    """Start of the ``minutes``-wide bucket holding ``ts`` (naive UTC)."""
-    seconds = minutes * 60
-    epoch = int(ts.replace(tzinfo=UTC).timestamp())
-    return datetime.fromtimestamp(epoch - epoch % seconds, UTC).replace(tzinfo=None)
-
-
 def _unix(ts: datetime) -> int:
     return int(ts.replace(tzinfo=UTC).timestamp())
 
@@ -102,7 +96,7 @@ async def collect_markets(
             f"Gamma returned no open market with volume_24h >= {dc.min_volume_24h:g}"
             f" (data_collection.min_volume_24h); {len(rejects)} records were rejected"
         )
-    snapshot_ts = floor_to_bucket(now, dc.frequency_minutes)
+    snapshot_ts = floor_to_bucket(now, dc.frequency_minutes).to_pydatetime()
     binary = [m for m in markets if m.is_binary]
     rows = [m.row(snapshot_ts, now) for m in binary]
     outcome_rows = [r for m in markets for r in m.outcome_rows(snapshot_ts)]
@@ -231,7 +225,7 @@ async def collect_trade_volumes(
     last_bucket = {r.market_id: r.last_bucket.to_pydatetime() for r in last.itertuples()}
     default_since = floor_to_bucket(
         now - timedelta(days=settings.data_collection.trade_history_days), minutes
-    )
+    ).to_pydatetime()
 
     async def fetch(market_id: str, condition_id: str) -> tuple[pd.DataFrame, TradesResult]:
         # Re-read the newest stored bucket: it was still filling when last collected.
@@ -367,7 +361,7 @@ async def collect_tweets(
         for r in state.itertuples()
         if pd.notna(r.last_searched_at)
     }
-    period = timedelta(minutes=settings.data_collection.frequency_minutes)
+    period = buckets(1, bucket_minutes(settings))
     queries = prioritized_queries(candidates, last_searched, period)
     known = warehouse.read_frame(
         sa.select(tweet_mentions.c.query, tweet_mentions.c.tweet_id).where(

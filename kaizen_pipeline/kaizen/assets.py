@@ -6,11 +6,12 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from kaizen_pipeline.instance import instance_history
 from kaizen_pipeline.kaizen import loop
 from kaizen_pipeline.kaizen.reports import CADENCES
 from kaizen_pipeline.reporting import figure_markdown, markdown_table
-from kaizen_pipeline.resources import WarehouseResource
-from kaizen_pipeline.settings import get_settings, pipeline_now
+from kaizen_pipeline.resources import SettingsResource, WarehouseResource
+from kaizen_pipeline.settings import pipeline_now
 from kaizen_pipeline.warehouse import to_naive_utc
 
 GROUP = "kaizen"
@@ -44,73 +45,6 @@ def parse_as_of(value: str | None, field: str = "as_of") -> datetime | None:
     return parsed
 
 
-# --- reading the Dagster instance -------------------------------------------------------------
-
-
-def instance_history(
-    instance: dg.DagsterInstance,
-    start: datetime,
-    end: datetime,
-    *,
-    max_runs: int,
-    freshness_assets: list[str],
-    include_checks: bool = True,
-) -> loop.InstanceHistory:
-    """Runs that finished in [start, end), their steps and check evaluations, and the newest ingest materialization."""
-    start_ts = pd.Timestamp(start, tz="UTC").timestamp()
-    end_ts = pd.Timestamp(end, tz="UTC").timestamp()
-    records = instance.get_run_records(
-        dg.RunsFilter(
-            statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED],
-            updated_after=pd.Timestamp(start, tz="UTC").to_pydatetime(),
-            # a run's last update is its end (give an hour for late writes), so a past day's query
-            # is not crowded out of the limit by newer runs
-            updated_before=(pd.Timestamp(end, tz="UTC") + pd.Timedelta(hours=1)).to_pydatetime(),
-        ),
-        limit=max_runs,
-    )
-    runs, steps, checks = [], [], []
-    for rec in records:
-        if rec.end_time is None or not start_ts <= rec.end_time < end_ts:
-            continue
-        run = rec.dagster_run
-        runs.append(
-            {"run_id": run.run_id, "job_name": run.job_name, "status": run.status.value,
-             "start": rec.start_time, "end": rec.end_time}
-        )  # fmt: skip
-        for st in instance.get_run_step_stats(run.run_id):
-            steps.append(
-                {"run_id": run.run_id, "step_key": st.step_key,
-                 "status": st.status.value.lower() if st.status else "unknown",
-                 "start": st.start_time, "end": st.end_time}
-            )  # fmt: skip
-        if include_checks:
-            conn = instance.get_records_for_run(
-                run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
-            )
-            for record in conn.records:
-                data = record.event_log_entry.dagster_event.event_specific_data
-                checks.append(
-                    {"run_id": run.run_id, "check": f"{data.asset_key.to_user_string()}:{data.check_name}",
-                     "passed": bool(data.passed), "timestamp": record.event_log_entry.timestamp}
-                )  # fmt: skip
-    latest = None
-    for key in freshness_assets:
-        result = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey.from_user_string(key), before_timestamp=end_ts),
-            limit=1,
-        )
-        if result.records:
-            ts = result.records[0].timestamp
-            latest = ts if latest is None else max(latest, ts)
-    return loop.InstanceHistory(
-        runs=pd.DataFrame(runs, columns=loop.RUN_COLUMNS),
-        steps=pd.DataFrame(steps, columns=loop.STEP_COLUMNS),
-        checks=pd.DataFrame(checks, columns=loop.CHECK_COLUMNS),
-        latest_ingest=to_naive_utc(latest) if latest is not None else None,
-    )
-
-
 def _md(frame: pd.DataFrame, max_rows: int = 20) -> dg.MetadataValue:
     return dg.MetadataValue.md(markdown_table(frame, max_rows=max_rows))
 
@@ -124,14 +58,17 @@ def _notes(notes: list[str]) -> dict[str, dg.MetadataValue]:
 
 @dg.asset(group_name=GROUP, deps=UPSTREAM, kinds={"pandas"})
 def kaizen_metrics(
-    context: dg.AssetExecutionContext, config: KaizenMetricsConfig, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    config: KaizenMetricsConfig,
+    warehouse: WarehouseResource,
+    settings: SettingsResource,
 ) -> dg.MaterializeResult:
     """Collects one day of every registered kaizen metric (pipeline health from the Dagster instance,
     trading outcomes from the warehouse) into kaizen_metrics; run daily by kaizen_daily_schedule."""
-    settings = get_settings()
-    ks = settings.kaizen
+    current = settings.for_unit("run", context.run_id)  # the hit rate scores at this run's holding
+    ks = current.kaizen
     wh = warehouse.get()
-    as_of = parse_as_of(config.as_of) or pipeline_now(settings)
+    as_of = parse_as_of(config.as_of) or pipeline_now(current)
     total = 0
     last = loop.StepResult()
     days = []
@@ -144,7 +81,7 @@ def kaizen_metrics(
             max_runs=ks.max_runs_per_day,
             freshness_assets=ks.freshness_assets,
         )
-        last = loop.collect_metrics(wh, settings, end, history)
+        last = loop.collect_metrics(wh, current, end, history)
         total += last.rows
         days.append(f"{last.extra['day']:%Y-%m-%d}")
     context.log.info(f"kaizen_metrics: {total} readings for {len(days)} day(s), newest {days[-1]}")
@@ -160,9 +97,11 @@ def kaizen_metrics(
 
 
 @dg.asset(group_name=GROUP, deps=[kaizen_metrics], kinds={"scipy"})
-def metric_trends(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def metric_trends(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
+) -> dg.MaterializeResult:
     """Trend of each metric: Sen's slope per day with its Mann-Kendall significance, and week-over-week change."""
-    result = loop.compute_trends(warehouse.get(), get_settings())
+    result = loop.compute_trends(warehouse.get(), settings.get())
     cols = ["metric", "verdict", "slope_per_day", "p_value", "n_points", "wow_change", "wow_pct_change"]
     shown = result.frame[cols] if not result.frame.empty else result.frame
     return dg.MaterializeResult(
@@ -172,10 +111,10 @@ def metric_trends(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
 
 @dg.asset(group_name=GROUP, deps=[kaizen_metrics], kinds={"pandas"})
 def improvement_impact(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
     """Measured effect of each shipped improvement (Welch t-test, CI), its ROI and the accuracy of its prediction."""
-    result = loop.compute_impacts(warehouse.get(), get_settings())
+    result = loop.compute_impacts(warehouse.get(), settings.get())
     meta: dict[str, object] = {"rows_written": result.rows, **_notes(result.notes)}
     if not result.frame.empty:
         cols = [
@@ -195,10 +134,12 @@ def improvement_impact(
 
 
 @dg.asset(group_name=GROUP, deps=[kaizen_metrics, improvement_impact], kinds={"statsmodels"})
-def metric_forecasts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """14-day ARIMA forecasts with intervals per metric, what-ifs for proposed improvements, early warnings,
+def metric_forecasts(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
+) -> dg.MaterializeResult:
+    """ARIMA forecasts (kaizen.forecast_horizon_days) with intervals per metric, what-ifs for proposed improvements, early warnings,
     anomalies and rolling-origin MASE; charts the metrics closest to deviating."""
-    result = loop.compute_forecasts(warehouse.get(), get_settings())
+    result = loop.compute_forecasts(warehouse.get(), settings.get())
     meta: dict[str, object] = {"rows_written": result.rows, **_notes(result.notes)}
     if not result.frame.empty:
         summary = result.frame
@@ -217,12 +158,14 @@ def metric_forecasts(context: dg.AssetExecutionContext, warehouse: WarehouseReso
 
 
 @dg.asset(group_name=GROUP, deps=[kaizen_metrics], kinds={"pandas"})
-def bottleneck(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def bottleneck(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
+) -> dg.MaterializeResult:
     """The one current constraint, explained, with the rankings that led to it: pipeline steps by critical-path
     share and failures, metrics by importance-weighted gap to target."""
-    settings = get_settings()
-    ks = settings.kaizen
-    end = pipeline_now(settings)
+    current = settings.get()
+    ks = current.kaizen
+    end = pipeline_now(current)
     history = instance_history(
         context.instance,
         end - timedelta(days=ks.bottleneck_window_days),
@@ -231,7 +174,7 @@ def bottleneck(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
         freshness_assets=[],
         include_checks=False,
     )
-    result, constraint = loop.compute_bottleneck(warehouse.get(), settings, history.steps)
+    result, constraint = loop.compute_bottleneck(warehouse.get(), current, history.steps)
     meta: dict[str, object] = {"rows_written": result.rows, **_notes(result.notes)}
     if constraint is not None:
         meta |= {
@@ -263,10 +206,12 @@ def learning_velocity(
 
 
 @dg.asset(group_name=GROUP, deps=[bottleneck, improvement_impact], kinds={"pandas"})
-def recommendations(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def recommendations(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
+) -> dg.MaterializeResult:
     """Ranked next actions for the constraint: catalogue changes with expected ROI, predictions corrected by the
     measured bias of past predictions."""
-    result = loop.compute_recommendations(warehouse.get(), get_settings())
+    result = loop.compute_recommendations(warehouse.get(), settings.get())
     cols = ["rank", "title", "target_metric", "addresses_constraint", "predicted_effect", "bias_factor",
             "corrected_effect", "cost_usd", "expected_return", "expected_roi"]  # fmt: skip
     shown = result.frame[cols] if not result.frame.empty else result.frame
@@ -276,14 +221,16 @@ def recommendations(context: dg.AssetExecutionContext, warehouse: WarehouseResou
 
 
 @dg.asset(group_name=GROUP, deps=[recommendations], kinds={"scipy"})
-def resource_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def resource_plan(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
+) -> dg.MaterializeResult:
     """The improvements that maximise expected return within the period's hours and money (exact knapsack)."""
-    settings = get_settings()
-    result = loop.compute_resource_plan(warehouse.get(), settings)
+    current = settings.get()
+    result = loop.compute_resource_plan(warehouse.get(), current)
     meta: dict[str, object] = {"rows_written": result.rows, **_notes(result.notes)}
     plan = result.extra.get("plan")
     if plan is not None:
-        ks = settings.kaizen
+        ks = current.kaizen
         meta |= {
             "selected": ", ".join(plan.selected) or "none",
             "expected_return_usd": dg.MetadataValue.float(plan.expected_return),
@@ -333,9 +280,12 @@ def _report_asset(cadence: str) -> dg.AssetsDefinition:
         ),
     )
     def _report(
-        context: dg.AssetExecutionContext, config: ReportConfig, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext,
+        config: ReportConfig,
+        warehouse: WarehouseResource,
+        settings: SettingsResource,
     ) -> dg.MaterializeResult:
-        result = loop.build_report(warehouse.get(), get_settings(), cadence, parse_as_of(config.as_of))
+        result = loop.build_report(warehouse.get(), settings.get(), cadence, parse_as_of(config.as_of))
         if not result.extra:
             return dg.MaterializeResult(metadata=_notes(result.notes))
         headline = result.extra["headline"]

@@ -7,8 +7,8 @@ import pandas as pd
 
 from kaizen_pipeline.kaizen import store
 from kaizen_pipeline.kaizen.registry import evaluate
-from kaizen_pipeline.resources import WarehouseResource
-from kaizen_pipeline.settings import KaizenSettings, get_settings
+from kaizen_pipeline.resources import SettingsResource, WarehouseResource
+from kaizen_pipeline.settings import KaizenSettings
 
 ASSET = dg.AssetKey("kaizen_metrics")
 
@@ -34,11 +34,11 @@ def build_deviation_checks(ks: KaizenSettings) -> dg.AssetChecksDefinition:
 
     @dg.multi_asset_check(specs=specs, can_subset=True, name="metric_deviation_checks")
     def metric_deviation_checks(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
     ) -> Iterator[dg.AssetCheckResult]:
         """Compares each metric's newest value with its deviation line; value, target and deviation in metadata."""
-        settings = get_settings().kaizen
-        by_name = {m.name: m for m in settings.metrics}
+        kaizen = settings.get().kaizen
+        by_name = {m.name: m for m in kaizen.metrics}
         latest = store.latest_values(store.metric_history(warehouse.get()))
         values = {row.metric: (row.value, row.ts) for row in latest.itertuples(index=False)}
         for key in context.selected_asset_check_keys:
@@ -61,7 +61,7 @@ def build_deviation_checks(ks: KaizenSettings) -> dg.AssetChecksDefinition:
                 )  # fmt: skip
                 continue
             value, ts = values[metric]
-            verdict = evaluate(spec, float(value), settings.deviation_factor)
+            verdict = evaluate(spec, float(value), kaizen.deviation_factor)
             yield dg.AssetCheckResult(
                 check_name=key.name,
                 asset_key=ASSET,

@@ -8,8 +8,7 @@ from pydantic import Field
 
 from kaizen_pipeline.kaizen import store
 from kaizen_pipeline.kaizen.assets import ANALYSIS_ASSETS, REPORT_ASSETS, kaizen_metrics
-from kaizen_pipeline.resources import WarehouseResource
-from kaizen_pipeline.settings import get_settings
+from kaizen_pipeline.resources import SettingsResource, WarehouseResource
 
 
 class ImprovementStatus(Enum):
@@ -50,13 +49,16 @@ class FeedbackConfig(dg.Config):
 
 @dg.op
 def record_improvement(
-    context: dg.OpExecutionContext, config: ImprovementConfig, warehouse: WarehouseResource
+    context: dg.OpExecutionContext,
+    config: ImprovementConfig,
+    warehouse: WarehouseResource,
+    settings: SettingsResource,
 ) -> None:
     """Validates the improvement and upserts it into the improvements table."""
     try:
         row = store.log_improvement(
             warehouse.get(),
-            get_settings().kaizen,
+            settings.get().kaizen,
             title=config.title,
             target_metric=config.target_metric,
             predicted_effect=config.predicted_effect,

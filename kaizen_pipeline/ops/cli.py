@@ -18,7 +18,8 @@ def _fmt_size(n: int) -> str:
 
 def _backup(args: argparse.Namespace) -> int:
     from kaizen_pipeline.ops.logs import configure_logging
-    from kaizen_pipeline.warehouse.backup import BackupError, backup_warehouse, list_backups, verify_backup
+    from kaizen_pipeline.warehouse.backup.catalogue import BackupError, list_backups
+    from kaizen_pipeline.warehouse.backup.dispatch import backup_warehouse, verify_backup
 
     settings = get_settings()
     configure_logging(settings)
@@ -50,7 +51,8 @@ def _backup(args: argparse.Namespace) -> int:
 
 def _restore(args: argparse.Namespace) -> int:
     from kaizen_pipeline.ops.logs import configure_logging
-    from kaizen_pipeline.warehouse.backup import BackupError, restore_warehouse, verify_backup
+    from kaizen_pipeline.warehouse.backup.catalogue import BackupError
+    from kaizen_pipeline.warehouse.backup.dispatch import restore_warehouse, verify_backup
 
     settings = get_settings()
     configure_logging(settings)
@@ -90,7 +92,7 @@ def _restore(args: argparse.Namespace) -> int:
 
 
 def _maintain(args: argparse.Namespace) -> int:
-    from kaizen_pipeline.warehouse.backup import maintain_warehouse
+    from kaizen_pipeline.warehouse.backup.maintenance import maintain_warehouse
 
     settings = get_settings()
     result = maintain_warehouse(settings.database.sqlalchemy_url())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from kaizen_pipeline.ops.assets import build_ops_assets
+from kaizen_pipeline.ops.assets import OPS_ASSETS
 from kaizen_pipeline.ops.schedules import OPS_JOBS, build_ops_schedules
 from kaizen_pipeline.ops.sensors import build_alert_sensor
 from kaizen_pipeline.settings import Settings
@@ -12,7 +12,7 @@ from kaizen_pipeline.settings import Settings
 
 def build_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
-        assets=build_ops_assets(settings),
+        assets=OPS_ASSETS,
         jobs=OPS_JOBS,
         schedules=build_ops_schedules(settings),
         sensors=[build_alert_sensor(settings)],

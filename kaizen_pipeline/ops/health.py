@@ -1,10 +1,12 @@
 """Health probes: each turns one measurement into ok / warn / error with a detail that says what to do.
 
-Pure functions over plain values; the health_report asset gathers the measurements.
+Pure functions over plain values, and ``gather_health``, which takes the measurements (warehouse,
+backups, sources, disk) and what the Dagster instance reported; the health_report asset is wiring.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -14,9 +16,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+import sqlalchemy as sa
 
-from kaizen_pipeline.ops.redact import redact
-from kaizen_pipeline.settings import Settings
+from kaizen_pipeline.clock import utcnow
+from kaizen_pipeline.ops.redact import redact, secret_values
+from kaizen_pipeline.settings import Settings, pipeline_now
+from kaizen_pipeline.warehouse import Warehouse, to_naive_utc
+from kaizen_pipeline.warehouse.backup.catalogue import newest_verified_backup
+from kaizen_pipeline.warehouse.backup.maintenance import quick_integrity
+from kaizen_pipeline.warehouse.backup.sqlite import sqlite_path
+from kaizen_pipeline.warehouse.schema import alert_outbox
 
 Status = Literal["ok", "warn", "error", "skipped"]
 _GB = 1024**3
@@ -118,24 +127,6 @@ def probe_free_disk(paths: Sequence[str | Path], min_free_mb: int) -> ProbeResul
         return ProbeResult("free_disk", "error", detail, round(free_mb, 1), min_free_mb, "MB")
     return ProbeResult(
         "free_disk", "ok", f"{free_mb:.0f} MB free at {where}", round(free_mb, 1), min_free_mb, "MB"
-    )
-
-
-def probe_api(source: str, call: Callable[[], Any], secrets: Sequence[str] = ()) -> ProbeResult:
-    """One cheap request to a source; any exception means unreachable (message redacted)."""
-    started = time.monotonic()
-    try:
-        answer = call()
-    except Exception as exc:  # any failure of the probe is the finding itself
-        elapsed = (time.monotonic() - started) * 1000
-        reason = redact(f"{type(exc).__name__}: {exc}", secrets)[:500]
-        return ProbeResult(
-            f"api_{source}", "warn", f"{source} unreachable: {reason}", round(elapsed, 1), None, "ms"
-        )
-    elapsed = (time.monotonic() - started) * 1000
-    status = f" (HTTP {answer})" if isinstance(answer, int) else ""
-    return ProbeResult(
-        f"api_{source}", "ok", f"{source} answered{status} in {elapsed:.0f} ms", round(elapsed, 1), None, "ms"
     )
 
 
@@ -252,17 +243,36 @@ def summarize(results: Iterable[ProbeResult]) -> Mapping[str, int]:
 
 def source_probe_requests(
     settings: Settings, token_id: str | None = None
-) -> dict[str, tuple[str, dict[str, Any]]]:
-    """One cheap GET per source. X is asked without credentials: a 401 proves reachability and costs no quota."""
+) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """One cheap GET per source as (transport endpoint, url, params).
+
+    X is asked without credentials: a 401 proves reachability and costs no quota.
+    """
+    from kaizen_pipeline.ingest.clients import (
+        CLOB_PRICES_HISTORY,
+        DATA_TRADES,
+        GAMMA_MARKETS,
+        X_SEARCH_RECENT,
+    )
+
     pm, x = settings.polymarket, settings.twitter
     return {
-        "gamma": (f"{pm.gamma_url.rstrip('/')}/markets/keyset", {"limit": 1, "closed": "false"}),
+        "gamma": (
+            GAMMA_MARKETS,
+            f"{pm.gamma_url.rstrip('/')}/markets/keyset",
+            {"limit": 1, "closed": "false"},
+        ),
         "clob": (
+            CLOB_PRICES_HISTORY,
             f"{pm.clob_url.rstrip('/')}/prices-history",
             {"market": token_id or "0", "interval": "1h", "fidelity": 60},
         ),
-        "data": (f"{pm.data_url.rstrip('/')}/trades", {"limit": 1}),
-        "x": (f"{x.api_url.rstrip('/')}/2/tweets/search/recent", {"query": "polymarket", "max_results": 10}),
+        "data": (DATA_TRADES, f"{pm.data_url.rstrip('/')}/trades", {"limit": 1}),
+        "x": (
+            X_SEARCH_RECENT,
+            f"{x.api_url.rstrip('/')}/2/tweets/search/recent",
+            {"query": "polymarket", "max_results": 10},
+        ),
     }
 
 
@@ -271,30 +281,147 @@ def probe_sources(
     *,
     timeout_seconds: float,
     token_id: str | None = None,
-    http_transport: httpx.BaseTransport | None = None,
+    http_transport: httpx.AsyncBaseTransport | None = None,
     secrets: Sequence[str] = (),
 ) -> list[ProbeResult]:
-    """Reachability of every source in the configured mode (demo: the in-process simulator; live: the APIs).
+    """Reachability of every source in the configured mode (demo: the simulator; live: the APIs).
 
-    Any HTTP answer below 500 means reachable (a 4xx to a credential-less probe is still an answer);
-    5xx, timeouts and connection errors are findings. No retries: the probe measures, it does not insist.
+    The probe goes through the ingest session (the shared transport, its rate limiters and
+    endpoints) with a single attempt: it measures, it does not insist. Any HTTP answer below 500
+    means reachable (a 4xx to a credential-less probe is still an answer); 5xx, timeouts and
+    connection errors are findings.
     """
-    if http_transport is None and settings.source == "demo":
-        from kaizen_pipeline.ingest.simulator import DemoWorld
+    single = settings.model_copy(
+        update={
+            "transport": settings.transport.model_copy(
+                update={
+                    "max_retries": 0,
+                    "timeout_seconds": timeout_seconds,
+                    "request_deadline_seconds": timeout_seconds,
+                }
+            )
+        }
+    )
+    return asyncio.run(_probe_all(single, token_id, http_transport, secrets))
 
-        http_transport = DemoWorld.from_settings(settings).transport()
+
+async def _probe_all(
+    settings: Settings,
+    token_id: str | None,
+    http_transport: httpx.AsyncBaseTransport | None,
+    secrets: Sequence[str],
+) -> list[ProbeResult]:
+    from kaizen_pipeline.ingest.clients import build_clients
+    from kaizen_pipeline.ingest.transport import ApiError
+
     results = []
-    with httpx.Client(
-        transport=http_transport, timeout=timeout_seconds, headers={"User-Agent": "kaizen-pipeline/health"}
-    ) as client:
-        for source, (url, params) in source_probe_requests(settings, token_id).items():
-
-            def call(url: str = url, params: dict[str, Any] = params) -> int:
-                response = client.get(url, params=params)
-                if response.status_code >= 500:
-                    raise RuntimeError(f"HTTP {response.status_code} from {url}")
-                return response.status_code
-
-            result = probe_api(source, call, secrets)
-            results.append(result)
+    async with build_clients(settings, http_transport) as session:
+        for source, (endpoint, url, params) in source_probe_requests(settings, token_id).items():
+            started = time.monotonic()
+            try:
+                await session.transport.get_json(endpoint, url, params, wait_on_rate_limit=False)
+                answer, problem = 200, None
+            except ApiError as exc:
+                reachable = exc.status is not None and exc.status < 500
+                answer, problem = (exc.status, None) if reachable else (None, f"ApiError: {exc}")
+            except Exception as exc:  # any failure of the probe is the finding itself
+                answer, problem = None, f"{type(exc).__name__}: {exc}"
+            elapsed = (time.monotonic() - started) * 1000
+            results.append(_api_result(source, elapsed, answer, problem, secrets))
     return results
+
+
+def _api_result(
+    source: str, elapsed_ms: float, answer: int | None, problem: str | None, secrets: Sequence[str]
+) -> ProbeResult:
+    if problem is not None:
+        reason = redact(problem, secrets)[:500]
+        return ProbeResult(
+            f"api_{source}", "warn", f"{source} unreachable: {reason}", round(elapsed_ms, 1), None, "ms"
+        )
+    return ProbeResult(
+        f"api_{source}",
+        "ok",
+        f"{source} answered (HTTP {answer}) in {elapsed_ms:.0f} ms",
+        round(elapsed_ms, 1),
+        None,
+        "ms",
+    )
+
+
+@dataclass(frozen=True)
+class InstanceFacts:
+    """What the Dagster instance reported: daemon heartbeats and schedule states (None: unknown, and why)."""
+
+    daemons: Sequence[DaemonState] | None
+    daemon_error: str | None
+    ephemeral: bool
+    schedules: Sequence[ScheduleState] | None
+
+
+def sqlite_files_size(url: str) -> int:
+    """Bytes of a SQLite warehouse with its WAL and shared-memory files."""
+    path = sqlite_path(url)
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
+
+
+def gather_health(
+    settings: Settings,
+    warehouse_url: str,
+    open_warehouse: Callable[[], Warehouse],
+    instance: InstanceFacts,
+) -> tuple[list[ProbeResult], Warehouse | None]:
+    """Run every probe; the warehouse is only opened when it passed the integrity probe."""
+    db = settings.database
+    now = utcnow()
+    secrets = secret_values(settings)
+    is_sqlite = sa.make_url(warehouse_url).get_backend_name() == "sqlite"
+    newest_backup = newest_verified_backup(db.backup_dir)
+    problems = quick_integrity(warehouse_url)
+    results = [probe_integrity(problems, str(newest_backup.path) if newest_backup else None)]
+    wh = None if problems else open_warehouse()
+    if wh is not None:
+        size = wh.size_bytes()
+    elif is_sqlite:
+        size = sqlite_files_size(warehouse_url)
+    else:
+        size = 0
+    results.append(probe_warehouse_size(size, db.warn_size_gb, db.max_size_gb))
+    token_id = None
+    if wh is not None:
+        newest = to_naive_utc(wh.scalar("SELECT max(ts) FROM price_points"))
+        results.append(
+            probe_price_freshness(
+                newest, pipeline_now(settings), settings.quality.stale_after_minutes, "price_points.ts"
+            )
+        )
+        token_id = wh.scalar("SELECT yes_token_id FROM market_snapshots ORDER BY snapshot_ts DESC LIMIT 1")
+    else:
+        results.append(ProbeResult("price_freshness", "skipped", "warehouse unreadable"))
+    results += probe_sources(
+        settings, timeout_seconds=settings.ops.api_probe_timeout_seconds, token_id=token_id, secrets=secrets
+    )
+    paths = [db.backup_dir, settings.logging.log_dir]
+    if is_sqlite:
+        paths.insert(0, str(sqlite_path(warehouse_url).parent))
+    results.append(probe_free_disk(paths, settings.ops.min_free_disk_mb))
+    if instance.daemons is None:
+        results.append(ProbeResult("dagster_daemon", "warn", instance.daemon_error or "daemon state unknown"))
+    else:
+        results.append(probe_daemon(instance.daemons, ephemeral=instance.ephemeral))
+    if instance.schedules is None:
+        results.append(ProbeResult("schedules", "skipped", "run outside a code location: schedules unknown"))
+    else:
+        results.append(probe_schedules(instance.schedules))
+    results.append(
+        probe_backup_age(newest_backup.created_at if newest_backup else None, now, db.backup_interval_hours)
+    )
+    if wh is not None:
+        pending = wh.count(alert_outbox, alert_outbox.c.status == "pending")
+        oldest = to_naive_utc(
+            wh.scalar(
+                sa.select(sa.func.min(alert_outbox.c.created_at)).where(alert_outbox.c.status == "pending")
+            )
+        )
+        results.append(probe_alert_outbox(pending, oldest, now))
+    return results, wh

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from kaizen_pipeline.ingest.schedules import frequency_cron
-from kaizen_pipeline.ops.assets import ALERT_PRIORITY_TAG
+from kaizen_pipeline.instance import ALERT_PRIORITY_TAG
 from kaizen_pipeline.settings import Settings
 
 ops_health_job = dg.define_asset_job(

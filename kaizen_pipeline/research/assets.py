@@ -16,8 +16,9 @@ from kaizen_pipeline.research.features import build_market_features
 from kaizen_pipeline.research.hype import build_hype_scores
 from kaizen_pipeline.research.pipeline import ResearchConfig, gated_signals, research_config
 from kaizen_pipeline.research.portfolio import return_correlations, size_portfolio
-from kaizen_pipeline.resources import WarehouseResource
-from kaizen_pipeline.settings import Settings, get_settings, pipeline_now
+from kaizen_pipeline.research.signals import SignalThresholds
+from kaizen_pipeline.resources import SettingsResource, WarehouseResource
+from kaizen_pipeline.settings import Settings, pipeline_now
 from kaizen_pipeline.warehouse import Warehouse, utcnow
 
 GROUP = "research"
@@ -28,8 +29,11 @@ INGEST_TWEETS = dg.AssetKey("tweets")
 TOP_MARKETS = 4
 
 
-def _context() -> tuple[Settings, ResearchConfig, datetime]:
-    settings = get_settings()
+def _context(
+    context: AssetExecutionContext, resource: SettingsResource
+) -> tuple[Settings, ResearchConfig, datetime]:
+    """This run's settings (bucket width, holding and costs are per-run parameters) and research configs."""
+    settings = resource.for_unit("run", context.run_id)
     return settings, research_config(settings), pipeline_now(settings)
 
 
@@ -56,13 +60,15 @@ def _latest_markets(wh: Warehouse) -> pd.DataFrame:
 
 
 @dg.asset(group_name=GROUP, compute_kind="pandas", deps=[INGEST_TWEETS, INGEST_MARKETS])
-def hype_scores(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Per market and 15-minute bucket: posts, authors, engagement, VADER sentiment, bot share, hype index 0-100."""
-    settings, cfg, now = _context()
+def hype_scores(
+    context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
+) -> dg.MaterializeResult:
+    """Per market and bucket (data_collection.frequency_minutes): posts, authors, engagement, VADER sentiment, bot share, hype 0-100."""
+    run_settings, cfg, now = _context(context, settings)
     wh = warehouse.get()
     minutes = cfg.bucket_minutes
     end = _floor(now, minutes)
-    start = end - timedelta(days=settings.twitter.window_days)
+    start = end - timedelta(days=run_settings.twitter.window_days)
     tweets = wh.read_frame(
         "SELECT * FROM tweets WHERE created_at >= :start AND created_at < :stop",
         {"start": start.to_pydatetime(), "stop": (end + buckets(1, minutes)).to_pydatetime()},
@@ -133,12 +139,14 @@ def hype_scores(context: AssetExecutionContext, warehouse: WarehouseResource) ->
 @dg.asset(
     group_name=GROUP, compute_kind="pandas", deps=[INGEST_PRICES, INGEST_VOLUMES, INGEST_MARKETS, hype_scores]
 )
-def market_features(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def market_features(
+    context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
+) -> dg.MaterializeResult:
     """Per market and bucket: YES price, return, relative volume ratio, rate of change, volatility, spread, liquidity."""
-    settings, cfg, now = _context()
+    run_settings, cfg, now = _context(context, settings)
     wh = warehouse.get()
     end = _floor(now, cfg.bucket_minutes)
-    start = end - timedelta(days=settings.data_collection.history_days)
+    start = end - timedelta(days=run_settings.data_collection.history_days)
     params = {"start": start.to_pydatetime()}
     markets = _latest_markets(wh)
     prices = wh.read_frame(
@@ -194,14 +202,14 @@ def market_features(context: AssetExecutionContext, warehouse: WarehouseResource
 
 @dg.asset(group_name=GROUP, compute_kind="statsmodels", deps=[hype_scores, market_features])
 def hype_price_correlations(
-    context: AssetExecutionContext, warehouse: WarehouseResource
+    context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
     """Per market: hype-vs-forward-return correlation by lag, peak lag, Granger p-value, BH-corrected significance."""
-    settings, cfg, now = _context()
+    run_settings, cfg, now = _context(context, settings)
     wh = warehouse.get()
-    measure = settings.research.corr_hype_column
+    measure = run_settings.research.corr_hype_column
     end = _floor(now, cfg.bucket_minutes)
-    start = end - timedelta(days=settings.twitter.window_days)
+    start = end - timedelta(days=run_settings.twitter.window_days)
     panel = wh.read_frame(
         f"""
         SELECT h.market_id, h.bucket_ts, h.{measure} AS hype, f.ret
@@ -261,15 +269,17 @@ def hype_price_correlations(
     ],
 )
 def trading_signals(
-    context: AssetExecutionContext, warehouse: WarehouseResource
+    context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> Iterator[dg.MaterializeResult]:
     """Signals from the config thresholds, gated by the loss limits and circuit breaker; writes the risk state."""
-    _, cfg, _ = _context()
+    _, cfg, _ = _context(context, settings)
     wh = warehouse.get()
     features = wh.read_frame("SELECT * FROM market_features", parse_dates=["bucket_ts"])
-    accepted, blocked, timeline = gated_signals(
-        features, cfg.thresholds, cfg.limits, cfg.book, cfg.risk_reset_at
-    )
+
+    def thresholds(market_id: str) -> SignalThresholds:
+        return SignalThresholds.from_settings(settings.for_unit("market", market_id))
+
+    accepted, blocked, timeline = gated_signals(features, thresholds, cfg.limits, cfg.book, cfg.risk_reset_at)
     start = (features["bucket_ts"].min() if not features.empty else pd.Timestamp(utcnow())).to_pydatetime()
     sig_table, risk_table = wh.table("trading_signals"), wh.table("risk_state")
     sig_res = wh.replace(
@@ -342,10 +352,10 @@ def _state_changes(timeline: pd.DataFrame) -> pd.DataFrame:
 
 @dg.asset(group_name=GROUP, compute_kind="pandas", deps=["trading_signals", "risk_state", market_features])
 def portfolio_allocation(
-    context: AssetExecutionContext, warehouse: WarehouseResource
+    context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
     """Fractional-Kelly sizes of the open signals, shrunk for correlation and capped; rebalancing trades."""
-    _, cfg, _ = _context()
+    _, cfg, _ = _context(context, settings)
     wh = warehouse.get()
     as_of = wh.scalar("SELECT MAX(bucket_ts) FROM market_features")
     if as_of is None:
@@ -369,7 +379,11 @@ def portfolio_allocation(
     open_markets = signals["market_id"].drop_duplicates().tolist()
     corr = return_correlations(returns, open_markets)
     current = wh.read_frame("SELECT market_id, direction, target_weight AS weight FROM portfolio_allocation")
-    alloc = size_portfolio(signals, prices_now, corr, current, cfg.sizing, as_of)
+    caps = pd.Series(
+        {m: settings.for_unit("market", m).signals.max_position_pct / 100.0 for m in open_markets},
+        dtype=float,
+    )
+    alloc = size_portfolio(signals, prices_now, corr, current, cfg.sizing, as_of, position_caps=caps)
     keep = alloc[(alloc["target_weight"] > 0) | (alloc["current_weight"] > 0)]
     table = wh.table("portfolio_allocation")
     result = wh.replace(table, _with_computed_at(keep, table) if not keep.empty else [])

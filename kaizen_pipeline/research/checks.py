@@ -6,8 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from kaizen_pipeline.reporting import markdown_table
-from kaizen_pipeline.resources import WarehouseResource
-from kaizen_pipeline.settings import get_settings
+from kaizen_pipeline.resources import SettingsResource, WarehouseResource
 
 _TOL = 1e-9
 
@@ -17,11 +16,14 @@ def _allocation(warehouse: WarehouseResource) -> pd.DataFrame:
 
 
 @dg.asset_check(asset="portfolio_allocation", blocking=True)
-def position_cap(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    """No market's target weight exceeds signals.max_position_pct."""
-    cap = get_settings().signals.max_position_pct / 100.0
+def position_cap(warehouse: WarehouseResource, settings: SettingsResource) -> dg.AssetCheckResult:
+    """No market's target weight exceeds its signals.max_position_pct (resolved per market)."""
     alloc = _allocation(warehouse)
-    over = alloc[alloc["target_weight"] > cap + _TOL]
+    alloc["cap"] = [
+        settings.for_unit("market", m).signals.max_position_pct / 100.0 for m in alloc["market_id"]
+    ]
+    over = alloc[alloc["target_weight"] > alloc["cap"] + _TOL]
+    cap = settings.get().signals.max_position_pct / 100.0
     return dg.AssetCheckResult(
         passed=over.empty,
         severity=dg.AssetCheckSeverity.ERROR,
@@ -36,9 +38,9 @@ def position_cap(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset="portfolio_allocation", blocking=True)
-def category_cap(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def category_cap(warehouse: WarehouseResource, settings: SettingsResource) -> dg.AssetCheckResult:
     """No category's summed target weight exceeds research.max_category_pct."""
-    cap = get_settings().research.max_category_pct / 100.0
+    cap = settings.get().research.max_category_pct / 100.0
     alloc = _allocation(warehouse)
     by_cat = alloc.groupby(alloc["category"].fillna("(none)"))["target_weight"].sum().reset_index()
     over = by_cat[by_cat["target_weight"] > cap + _TOL]
@@ -53,9 +55,9 @@ def category_cap(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset="portfolio_allocation", blocking=True)
-def total_exposure_cap(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def total_exposure_cap(warehouse: WarehouseResource, settings: SettingsResource) -> dg.AssetCheckResult:
     """The summed target weight stays within signals.max_exposure_pct."""
-    cap = get_settings().signals.max_exposure_pct / 100.0
+    cap = settings.get().signals.max_exposure_pct / 100.0
     total = float(_allocation(warehouse)["target_weight"].sum())
     return dg.AssetCheckResult(
         passed=total <= cap + _TOL,
@@ -87,9 +89,9 @@ def no_signals_while_halted(warehouse: WarehouseResource) -> dg.AssetCheckResult
 
 
 @dg.asset_check(asset="hype_price_correlations", blocking=False)
-def correlation_sample_size(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def correlation_sample_size(warehouse: WarehouseResource, settings: SettingsResource) -> dg.AssetCheckResult:
     """Warns about markets whose correlation rests on fewer than research.corr_min_samples buckets."""
-    minimum = get_settings().research.corr_min_samples
+    minimum = settings.get().research.corr_min_samples
     few = warehouse.get().read_frame(
         "SELECT market_id, n_samples FROM hype_price_correlations WHERE n_samples < :m ORDER BY n_samples",
         {"m": minimum},

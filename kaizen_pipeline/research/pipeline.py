@@ -6,8 +6,10 @@ property test), so both exercise exactly the same path.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import pandas as pd
 
@@ -18,7 +20,7 @@ from kaizen_pipeline.research.features import FeatureConfig
 from kaizen_pipeline.research.hype import BotConfig, HypeConfig
 from kaizen_pipeline.research.portfolio import SizingConfig
 from kaizen_pipeline.research.risk import PaperBookConfig, RiskLimits, run_risk_gate
-from kaizen_pipeline.research.signals import SignalThresholds, signal_rule
+from kaizen_pipeline.research.signals import SIGNAL_COLUMNS, SignalThresholds, signal_rule
 from kaizen_pipeline.settings import Settings
 from kaizen_pipeline.warehouse import to_naive_utc
 
@@ -116,20 +118,49 @@ def research_config(settings: Settings) -> ResearchConfig:
     )
 
 
+P = TypeVar("P", bound=Hashable)
+
+
+def units_by_params(units: Iterable[str], params_for: Callable[[str], P]) -> dict[P, list[str]]:
+    """Units (markets) grouped by their resolved parameters, so each distinct set runs vectorized once."""
+    groups: dict[P, list[str]] = {}
+    for unit in units:
+        groups.setdefault(params_for(unit), []).append(unit)
+    return groups
+
+
+def signal_candidates(
+    features: pd.DataFrame,
+    thresholds: SignalThresholds | Callable[[str], SignalThresholds],
+    bucket_minutes: int,
+) -> pd.DataFrame:
+    """signal_rule with one set of thresholds, or per market (``thresholds(market_id)``)."""
+    if isinstance(thresholds, SignalThresholds):
+        return signal_rule(features, thresholds.rvr, thresholds.roc, thresholds.hype, bucket_minutes)
+    groups = units_by_params(features["market_id"].drop_duplicates(), thresholds)
+    frames = [
+        signal_rule(features[features["market_id"].isin(markets)], t.rvr, t.roc, t.hype, bucket_minutes)
+        for t, markets in groups.items()
+    ]
+    if len(frames) == 1:
+        return frames[0]
+    if not frames:
+        return pd.DataFrame(columns=SIGNAL_COLUMNS)
+    joined = pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
+    return joined.sort_values(["bucket_ts", "market_id"]).reset_index(drop=True)
+
+
 def gated_signals(
     features: pd.DataFrame,
-    thresholds: SignalThresholds,
+    thresholds: SignalThresholds | Callable[[str], SignalThresholds],
     limits: RiskLimits,
     book: PaperBookConfig,
     reset_at: datetime | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """signal_rule on the features, then the risk gate: (accepted, blocked, risk timeline)."""
-    candidates = signal_rule(
-        features,
-        thresholds.rvr,
-        thresholds.roc,
-        thresholds.hype,
-        bucket_minutes=book.bucket_minutes,
-    )
+    """signal_rule on the features (thresholds per market when a function), then the risk gate.
+
+    Returns (accepted, blocked, risk timeline).
+    """
+    candidates = signal_candidates(features, thresholds, book.bucket_minutes)
     prices = features[["market_id", "bucket_ts", "yes_price"]]
     return run_risk_gate(candidates, prices, limits, book, reset_at=reset_at)

@@ -95,10 +95,19 @@ def correlation_shrink(corr: pd.DataFrame, directions: pd.Series) -> pd.Series:
 
 
 def apply_caps(
-    weights: pd.Series, categories: pd.Series, max_position: float, max_category: float, max_total: float
+    weights: pd.Series,
+    categories: pd.Series,
+    max_position: float | pd.Series,
+    max_category: float,
+    max_total: float,
 ) -> tuple[pd.Series, pd.Series]:
-    """Per-market, per-category then total caps (pro-rata scaling). Returns (weights, capped_by labels)."""
+    """Per-market (one cap, or a cap per market), per-category then total caps (pro-rata scaling).
+
+    Returns (weights, capped_by labels).
+    """
     w = weights.astype(float).clip(lower=0.0).copy()
+    if isinstance(max_position, pd.Series):
+        max_position = max_position.reindex(w.index).astype(float)
     capped: dict[object, list[str]] = {m: [] for m in w.index}
     over = w > max_position
     for m in w.index[over]:
@@ -163,11 +172,13 @@ def size_portfolio(
     current_positions: pd.DataFrame | None,
     config: SizingConfig,
     as_of: pd.Timestamp,
+    position_caps: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Target weights for the open signals and the trades from ``current_positions`` (module docstring).
 
     open_signals: one row per market (market_id, bucket_ts, direction, token_id, strength, category);
-    current_prices: YES price now, by market_id; current_positions: (market_id, direction, weight).
+    current_prices: YES price now, by market_id; current_positions: (market_id, direction, weight);
+    position_caps: a per-market cap (fraction of equity) where it differs from config.max_position.
     """
     sig = open_signals.drop_duplicates("market_id", keep="last").set_index("market_id")
     rows = pd.DataFrame(index=sig.index)
@@ -187,9 +198,10 @@ def size_portfolio(
         rows["kelly_fraction"] = config.kelly_fraction * rows["kelly_full"]
         rows["corr_shrink"] = correlation_shrink(corr, rows["direction"])
         raw = (rows["kelly_fraction"] * rows["corr_shrink"]).fillna(0.0)
-        weights, labels = apply_caps(
-            raw, rows["category"], config.max_position, config.max_category, config.max_total
-        )
+        caps: float | pd.Series = config.max_position
+        if position_caps is not None:
+            caps = position_caps.reindex(rows.index).fillna(config.max_position)
+        weights, labels = apply_caps(raw, rows["category"], caps, config.max_category, config.max_total)
         rows["target_weight"] = weights
         rows["capped_by"] = labels
     rows = rows.reset_index()

@@ -19,8 +19,8 @@ from kaizen_pipeline.backtest.book import BookConfig, build_book
 from kaizen_pipeline.backtest.rules import rule_signals
 from kaizen_pipeline.backtest.run import run_book
 from kaizen_pipeline.research.signals import SignalThresholds
-from kaizen_pipeline.resources import WarehouseResource
-from kaizen_pipeline.settings import Settings, get_settings
+from kaizen_pipeline.resources import SettingsResource, WarehouseResource, build_resources
+from kaizen_pipeline.settings import Settings, load_settings
 from kaizen_pipeline.warehouse import Warehouse
 from kaizen_pipeline.warehouse.schema import metadata
 
@@ -63,8 +63,7 @@ def small_studies(monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("KAIZEN_BACKTEST__WALK_FORWARD__RVR_GRID", "[1.5, 2.5]")
     monkeypatch.setenv("KAIZEN_SIGNALS__ROC_THRESHOLD", "0.05")
     monkeypatch.setenv("KAIZEN_SIGNALS__HYPE_THRESHOLD", "50")
-    get_settings.cache_clear()
-    return get_settings()
+    return load_settings()
 
 
 def seed_research(
@@ -79,10 +78,10 @@ def seed_research(
     return signals
 
 
-def materialize(url: str) -> dg.ExecuteInProcessResult:
+def materialize(url: str, settings: Settings) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         BACKTEST_ASSETS,
-        resources={"warehouse": WarehouseResource(url=url)},
+        resources={"warehouse": WarehouseResource(url=url), "settings": SettingsResource.of(settings)},
         instance=dg.DagsterInstance.ephemeral(),
     )
 
@@ -110,7 +109,7 @@ def test_backtest_group_materializes_writes_tables_and_is_idempotent(
     signals = seed_research(warehouse, features, small_studies)
     assert len(signals) > 20
 
-    result = materialize(warehouse.url)
+    result = materialize(warehouse.url, small_studies)
     assert result.success
 
     config = BookConfig.from_settings(small_studies)
@@ -136,7 +135,7 @@ def test_backtest_group_materializes_writes_tables_and_is_idempotent(
     assert "| scenario |" in mats["stress_tests"]["scenarios"].value
 
     before = snapshot(warehouse)
-    assert materialize(warehouse.url).success
+    assert materialize(warehouse.url, small_studies).success
     after = snapshot(warehouse)
     for table in TABLES:
         pd.testing.assert_frame_equal(before[table], after[table], obj=table)
@@ -148,7 +147,7 @@ def test_no_signals_gives_a_zero_trade_backtest(
     seed_research(warehouse, make_features(n_markets=3, n_bars=200), small_studies, with_signals=False)
     result = dg.materialize(
         BACKTEST_ASSETS[:3],
-        resources={"warehouse": WarehouseResource(url=small_studies.database.sqlalchemy_url())},
+        resources=build_resources(small_studies),
         instance=dg.DagsterInstance.ephemeral(),
     )
     assert result.success
@@ -160,7 +159,7 @@ def test_no_signals_gives_a_zero_trade_backtest(
 
 
 def test_empty_research_tables_do_not_fail_the_group(warehouse: Warehouse, small_studies: Settings) -> None:
-    result = materialize(warehouse.url)
+    result = materialize(warehouse.url, small_studies)
     assert result.success
     meta = result.get_asset_materialization_events()[0].step_materialization_data.materialization.metadata
     assert "market_features has no rows (materialize the research group)" in meta["status"].value
@@ -187,7 +186,7 @@ def test_the_base_backtest_is_simulated_once_and_shared(
     monkeypatch.setattr(assets, "build_book", counting)
     result = dg.materialize(
         BACKTEST_ASSETS[:3],
-        resources={"warehouse": WarehouseResource(url=small_studies.database.sqlalchemy_url())},
+        resources=build_resources(small_studies),
         instance=dg.DagsterInstance.ephemeral(),
     )
     assert result.success and len(built) == 1

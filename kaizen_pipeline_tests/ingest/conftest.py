@@ -5,8 +5,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from kaizen_pipeline.ingest.simulator import DemoWorld
-from kaizen_pipeline.ingest.simulator_server import SimulatorServer
+from kaizen_pipeline.ingest.simulator.server import SimulatorServer
+from kaizen_pipeline.ingest.simulator.world import DemoWorld
 from kaizen_pipeline.settings import Settings, load_settings
 
 FROZEN_NOW = "2026-11-20T12:05:00Z"

@@ -19,8 +19,8 @@ from kaizen_pipeline.ingest.collect import (
     run_collection,
 )
 from kaizen_pipeline.ingest.queries import X_MAX_QUERY_LENGTH, keyword_query, market_search_query
-from kaizen_pipeline.ingest.simulator import DemoWorld
-from kaizen_pipeline.ingest.simulator_server import SimulatorServer
+from kaizen_pipeline.ingest.simulator.server import SimulatorServer
+from kaizen_pipeline.ingest.simulator.world import DemoWorld
 from kaizen_pipeline.reporting import markdown_table
 from kaizen_pipeline.settings import pipeline_now
 from kaizen_pipeline.warehouse import Warehouse

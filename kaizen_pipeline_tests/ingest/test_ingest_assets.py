@@ -6,9 +6,9 @@ import sqlalchemy as sa
 
 from kaizen_pipeline.ingest.assets import INGEST_ASSETS
 from kaizen_pipeline.ingest.checks import INGEST_CHECKS
-from kaizen_pipeline.ingest.simulator_server import SimulatorServer
+from kaizen_pipeline.ingest.simulator.server import SimulatorServer
 from kaizen_pipeline.resources import build_resources, warehouse_for
-from kaizen_pipeline.settings import Settings, get_settings
+from kaizen_pipeline.settings import Settings, load_settings
 from kaizen_pipeline_tests.ingest.conftest import FROZEN_NOW
 
 SMALL_DEMO = {
@@ -22,8 +22,7 @@ SMALL_DEMO = {
 def configure(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Settings:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    return get_settings()
+    return load_settings()
 
 
 def materialize(

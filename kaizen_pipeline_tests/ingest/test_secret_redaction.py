@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kaizen_pipeline.ingest.simulator_server import SimulatorServer
+from kaizen_pipeline.ingest.simulator.server import SimulatorServer
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "kzTESTbearer9f3c1a7e5b2d4c6f8a0e1d3b5c7f9a2e4d6%2Bq%3DZ"
@@ -166,10 +166,9 @@ def test_an_ingest_exception_echoing_the_token_is_stored_and_printed_redacted(
 
     from kaizen_pipeline.ingest import assets as ingest_assets
     from kaizen_pipeline.resources import build_resources
-    from kaizen_pipeline.settings import get_settings
+    from kaizen_pipeline.settings import load_settings
 
     monkeypatch.setenv("KAIZEN_TWITTER__BEARER_TOKEN", TOKEN)
-    get_settings.cache_clear()
 
     async def echoing_collector(*_args: object) -> object:
         raise ValueError(f'X said: {{"detail": "Bearer {TOKEN}"}} and plain {TOKEN}')
@@ -178,7 +177,7 @@ def test_an_ingest_exception_echoing_the_token_is_stored_and_printed_redacted(
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
         [ingest_assets.polymarket_markets],
-        resources=build_resources(get_settings()),
+        resources=build_resources(load_settings()),
         instance=instance,
         raise_on_error=False,
     )

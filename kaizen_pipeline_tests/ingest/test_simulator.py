@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import httpx
 
 from kaizen_pipeline.ingest.schedules import frequency_cron
-from kaizen_pipeline.ingest.simulator import DemoWorld
+from kaizen_pipeline.ingest.simulator.world import DemoWorld
 
 NOW = datetime(2026, 11, 20, 12, 5, tzinfo=UTC).timestamp()
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from kaizen_pipeline.ingest.clients import CLOB_PRICES_HISTORY, build_clients
-from kaizen_pipeline.ingest.simulator import DemoWorld
-from kaizen_pipeline.ingest.simulator_server import EndpointLimit, SimulatorServer
+from kaizen_pipeline.ingest.simulator.server import EndpointLimit, SimulatorServer
+from kaizen_pipeline.ingest.simulator.world import DemoWorld
 from kaizen_pipeline.ingest.transport import (
     ApiError,
     RetryPolicy,

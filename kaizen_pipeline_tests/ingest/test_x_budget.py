@@ -22,7 +22,7 @@ from kaizen_pipeline.ingest.collect import (
     run_collection,
     x_request_budget,
 )
-from kaizen_pipeline.ingest.simulator import DemoWorld
+from kaizen_pipeline.ingest.simulator.world import DemoWorld
 from kaizen_pipeline.settings import Settings, load_settings
 from kaizen_pipeline.warehouse import Warehouse
 from kaizen_pipeline.warehouse.schema import x_search_state

@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 
 from kaizen_pipeline.resources import build_resources
-from kaizen_pipeline.settings import Settings, get_settings, load_settings
+from kaizen_pipeline.settings import Settings, load_settings
 
 
 @pytest.fixture
 def kaizen_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Seven-day impact windows, so a fortnight of simulated days measures an improvement."""
     monkeypatch.setenv("KAIZEN_KAIZEN__IMPACT_WINDOW_DAYS", "7")
-    get_settings.cache_clear()
     return load_settings()
 
 

@@ -13,7 +13,7 @@ from kaizen_pipeline.kaizen.assets import improvement_impact, kaizen_metrics
 from kaizen_pipeline.kaizen.defs import build_defs
 from kaizen_pipeline.research.assets import RESEARCH_ASSETS
 from kaizen_pipeline.resources import build_resources, warehouse_for
-from kaizen_pipeline.settings import Settings, get_settings
+from kaizen_pipeline.settings import Settings, load_settings
 
 DAYS = 5
 SHIP_DAY = 3  # shipped at the start of the fourth replayed day
@@ -29,8 +29,7 @@ SMALL_DEMO = {
 
 def replay_day(monkeypatch: pytest.MonkeyPatch, now: datetime) -> Settings:
     monkeypatch.setenv("KAIZEN_DEMO__FROZEN_NOW", now.isoformat() + "Z")
-    get_settings.cache_clear()
-    return get_settings()
+    return load_settings()
 
 
 @pytest.mark.slow

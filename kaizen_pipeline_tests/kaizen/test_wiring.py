@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from kaizen_pipeline.kaizen.defs import build_defs
-from kaizen_pipeline.settings import Settings, get_settings, load_settings
+from kaizen_pipeline.settings import Settings, load_settings
 from kaizen_pipeline.warehouse import Warehouse, utcnow
 
 
@@ -58,7 +58,6 @@ def test_cadence_schedules_pass_their_tick_and_use_the_configured_timezone(
     kaizen_env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KAIZEN_KAIZEN__TIMEZONE", "Europe/Berlin")
-    get_settings.cache_clear()
     defs = build_defs(load_settings())
     schedules = {s.name: s for s in defs.schedules}
     expected = {

@@ -14,7 +14,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from kaizen_pipeline.settings import Settings, get_settings, load_settings
+from kaizen_pipeline.settings import Settings, load_settings
 
 SMTP_USER = "kaizen-alerts"
 SMTP_PASSWORD = "s3cret-Smtp-Pa55word"
@@ -116,7 +116,6 @@ def alert_settings(smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("KAIZEN_ALERTS__ESCALATION_RECIPIENTS", '["lead@example.test"]')
     monkeypatch.setenv("KAIZEN_ALERTS__UI_BASE_URL", "http://dagster.example.test:3000")
     monkeypatch.setenv("KAIZEN_ALERTS__SMTP_TIMEOUT_SECONDS", "5")
-    get_settings.cache_clear()
     return load_settings()
 
 

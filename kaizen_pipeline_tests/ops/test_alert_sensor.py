@@ -5,9 +5,10 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from kaizen_pipeline.ops.assets import build_ops_assets
-from kaizen_pipeline.ops.sensors import AlertSensorCursor, build_alert_sensor
-from kaizen_pipeline.resources import WarehouseResource
+from kaizen_pipeline.instance import AlertSensorCursor
+from kaizen_pipeline.ops.assets import OPS_ASSETS
+from kaizen_pipeline.ops.sensors import build_alert_sensor
+from kaizen_pipeline.resources import SettingsResource, WarehouseResource
 from kaizen_pipeline.settings import Settings
 from kaizen_pipeline.warehouse import Warehouse
 from kaizen_pipeline_tests.ops.conftest import SMTP_PASSWORD, SmtpServer
@@ -55,7 +56,10 @@ def test_alert_sensor_emails_failures_dedups_and_resolves(
     alert_settings: Settings, warehouse: Warehouse, smtp_server: SmtpServer, instance: dg.DagsterInstance
 ) -> None:
     sensor = build_alert_sensor(alert_settings)
-    resources = {"warehouse": WarehouseResource(url=warehouse.url)}
+    resources = {
+        "warehouse": WarehouseResource(url=warehouse.url),
+        "settings": SettingsResource.of(alert_settings),
+    }
     defs = dg.Definitions(
         assets=[probe_metric, exploding_asset],
         asset_checks=[probe_meets_target, probe_in_range],
@@ -115,7 +119,7 @@ def test_alert_sensor_emails_failures_dedups_and_resolves(
     )  # whoever heard about the critical alert hears it resolved
 
     # alert_history shows every episode and its emails
-    history_asset = next(a for a in build_ops_assets(alert_settings) if a.key.path == ["alert_history"])
+    history_asset = next(a for a in OPS_ASSETS if a.key.path == ["alert_history"])
     result = dg.materialize([history_asset], instance=instance, resources=resources)
     history = warehouse.read_frame("SELECT * FROM alert_history ORDER BY alert_key")
     assert list(history["alert_key"]) == [

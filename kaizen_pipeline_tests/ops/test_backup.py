@@ -20,19 +20,15 @@ import sqlalchemy as sa
 from kaizen_pipeline.cli import main
 from kaizen_pipeline.settings import Settings
 from kaizen_pipeline.warehouse import Warehouse
-from kaizen_pipeline.warehouse.backup import (
+from kaizen_pipeline.warehouse.backup.catalogue import (
     BackupError,
     BackupVerificationError,
-    backup_sqlite,
-    backup_warehouse,
     list_backups,
-    maintain_warehouse,
     manifest_path,
-    restore_warehouse,
-    sqlite_integrity,
-    sqlite_path,
-    verify_backup,
 )
+from kaizen_pipeline.warehouse.backup.dispatch import backup_warehouse, restore_warehouse, verify_backup
+from kaizen_pipeline.warehouse.backup.maintenance import maintain_warehouse
+from kaizen_pipeline.warehouse.backup.sqlite import backup_sqlite, sqlite_integrity, sqlite_path
 from kaizen_pipeline_tests.conftest import POSTGRES_ENV
 
 BASE = datetime(2026, 1, 1)

@@ -12,12 +12,12 @@ import dagster as dg
 import pytest
 
 from kaizen_pipeline.ops import health
-from kaizen_pipeline.ops.assets import build_ops_assets
+from kaizen_pipeline.ops.assets import OPS_ASSETS
 from kaizen_pipeline.ops.sensors import build_alert_sensor
 from kaizen_pipeline.resources import build_resources
-from kaizen_pipeline.settings import Settings, get_settings, load_settings
+from kaizen_pipeline.settings import Settings, load_settings
 from kaizen_pipeline.warehouse import Warehouse, utcnow
-from kaizen_pipeline.warehouse.backup import backup_sqlite, sqlite_path
+from kaizen_pipeline.warehouse.backup.sqlite import backup_sqlite, sqlite_path
 from kaizen_pipeline_tests.ops.conftest import SmtpServer, free_port
 
 GB = 1024**3
@@ -64,8 +64,10 @@ class _Api(BaseHTTPRequestHandler):
         "/2/tweets/search/recent": 401,
     }
     seen_auth: list[str] = []
+    requests: list[str] = []
 
     def do_GET(self) -> None:  # noqa: N802
+        self.requests.append(self.path.split("?")[0])
         if self.headers.get("Authorization"):
             self.seen_auth.append(self.headers["Authorization"])
         status = self.status_by_path.get(self.path.split("?")[0], 404)
@@ -91,7 +93,6 @@ def live_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("KAIZEN_TWITTER__API_URL", base)
     monkeypatch.setenv("KAIZEN_TWITTER__BEARER_TOKEN", BEARER)
     monkeypatch.setenv("KAIZEN_OPS__API_PROBE_TIMEOUT_SECONDS", "3")
-    get_settings.cache_clear()
     yield base
     server.shutdown()
 
@@ -100,7 +101,10 @@ def test_api_probes_in_live_mode_treat_4xx_as_reachable_and_5xx_or_no_answer_as_
     live_api: str,
 ) -> None:
     settings = load_settings()
+    _Api.requests.clear()
     results = {r.probe: r for r in health.probe_sources(settings, timeout_seconds=3)}
+    # one attempt each through the ingest transport: the 503 is measured, not retried
+    assert sorted(_Api.requests) == sorted(_Api.status_by_path)
     assert results["api_gamma"].status == "ok" and "HTTP 200" in results["api_gamma"].detail
     assert results["api_clob"].status == "ok"
     assert results["api_x"].status == "ok"  # 401 without credentials: reachable, no quota used
@@ -119,7 +123,7 @@ def test_api_probes_in_live_mode_treat_4xx_as_reachable_and_5xx_or_no_answer_as_
 
 
 def _materialize_health(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    asset = next(a for a in build_ops_assets(settings) if a.key.path == ["health_report"])
+    asset = next(a for a in OPS_ASSETS if a.key.path == ["health_report"])
     return dg.materialize(
         [asset], instance=instance, resources=build_resources(settings), raise_on_error=False
     )
@@ -215,10 +219,9 @@ def test_demo_mode_health_after_ingest_sees_fresh_prices_and_reachable_simulator
         "KAIZEN_DATA_COLLECTION__TRADE_HISTORY_DAYS": "1",
     }.items():
         monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
     settings = load_settings()
     prices = [a for a in INGEST_ASSETS if a.key.path[-1] in ("polymarket_markets", "market_prices")]
-    health_asset = next(a for a in build_ops_assets(settings) if a.key.path == ["health_report"])
+    health_asset = next(a for a in OPS_ASSETS if a.key.path == ["health_report"])
     dg.materialize(prices, resources=build_resources(settings))
     result = dg.materialize([health_asset], resources=build_resources(settings))
     checks = _evaluations(result)

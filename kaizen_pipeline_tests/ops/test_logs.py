@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from kaizen_pipeline.ops.logs import DailyFileHandler, configure_logging, log_files
-from kaizen_pipeline.settings import get_settings, load_settings
+from kaizen_pipeline.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "bearer-Secret-abcdef123456"
@@ -28,7 +28,6 @@ def test_one_json_object_per_line_with_secrets_masked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KAIZEN_TWITTER__BEARER_TOKEN", TOKEN)
-    get_settings.cache_clear()
     handler = configure_logging(load_settings())
     log = logging.getLogger("kaizen_pipeline.test_logs")
     log.info("calling X with %s", TOKEN, extra={"market_id": "m-1"})
@@ -67,7 +66,6 @@ def test_a_file_per_day_and_only_the_newest_thirty_kept(tmp_path: Path) -> None:
 def test_dagster_yaml_python_logs_write_run_logs_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
     python_logs = yaml.safe_load((REPO / "dagster.yaml").read_text())["python_logs"]
     monkeypatch.setenv("KAIZEN_TWITTER__BEARER_TOKEN", TOKEN)
-    get_settings.cache_clear()
 
     @dg.asset
     def chatty(context) -> None:  # noqa: ANN001 (string annotations confuse Dagster here)

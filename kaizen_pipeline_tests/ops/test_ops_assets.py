@@ -9,18 +9,18 @@ import pandas as pd
 import pytest
 
 from kaizen_pipeline.ingest.schedules import frequency_cron
-from kaizen_pipeline.ops.assets import build_ops_assets
+from kaizen_pipeline.ops.assets import OPS_ASSETS
 from kaizen_pipeline.ops.defs import build_defs
 from kaizen_pipeline.ops.schedules import hours_cron
 from kaizen_pipeline.ops.summary import RunFact, daily_summary_row
 from kaizen_pipeline.resources import build_resources
-from kaizen_pipeline.settings import Settings, get_settings, load_settings
+from kaizen_pipeline.settings import Settings, load_settings
 from kaizen_pipeline.warehouse import Warehouse, utcnow
-from kaizen_pipeline.warehouse.backup import list_backups
+from kaizen_pipeline.warehouse.backup.catalogue import list_backups
 
 
 def _asset(settings: Settings, name: str) -> dg.AssetsDefinition:
-    return next(a for a in build_ops_assets(settings) if a.key.path == [name])
+    return next(a for a in OPS_ASSETS if a.key.path == [name])
 
 
 def test_cron_helpers() -> None:
@@ -50,7 +50,6 @@ def test_schedules_and_alert_sensor_follow_config(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("KAIZEN_OPS__SCHEDULES_RUNNING", "false")
     monkeypatch.setenv("KAIZEN_DATABASE__BACKUP_INTERVAL_HOURS", "6")
     monkeypatch.setenv("KAIZEN_ALERTS__SENSOR_INTERVAL_SECONDS", "120")
-    get_settings.cache_clear()
     repo = _repo(load_settings())
     assert repo.get_schedule_def("database_backup_schedule").cron_schedule == "15 */6 * * *"
     assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in repo.schedule_defs)

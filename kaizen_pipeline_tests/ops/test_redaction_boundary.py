@@ -12,7 +12,6 @@ import pytest
 
 from kaizen_pipeline.ops.logs import JsonFormatter, install_log_redaction
 from kaizen_pipeline.ops.redact import redact
-from kaizen_pipeline.settings import get_settings
 from kaizen_pipeline.warehouse import Warehouse
 
 TOKEN = "kzUNITbearer0d9c8b7a6f5e4d3c2b1a%2Fx%3D"
@@ -53,7 +52,6 @@ def test_market_identifiers_and_prose_are_not_mistaken_for_credentials() -> None
 
 def test_the_warehouse_stores_no_secret(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAIZEN_TWITTER__BEARER_TOKEN", TOKEN)
-    get_settings.cache_clear()
     warehouse.upsert(
         "rejected_records",
         [

@@ -13,12 +13,9 @@ import pytest
 from kaizen_pipeline.cli import main
 from kaizen_pipeline.settings import Settings
 from kaizen_pipeline.warehouse import Warehouse
-from kaizen_pipeline.warehouse.backup import (
-    BackupVerificationError,
-    backup_sqlite,
-    restore_warehouse,
-    sqlite_path,
-)
+from kaizen_pipeline.warehouse.backup.catalogue import BackupVerificationError
+from kaizen_pipeline.warehouse.backup.dispatch import restore_warehouse
+from kaizen_pipeline.warehouse.backup.sqlite import backup_sqlite, sqlite_path
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from kaizen_pipeline.ingest.assets import INGEST_ASSETS
 from kaizen_pipeline.research.assets import RESEARCH_ASSETS
 from kaizen_pipeline.research.checks import RESEARCH_CHECKS
 from kaizen_pipeline.resources import build_resources
-from kaizen_pipeline.settings import Settings, get_settings
+from kaizen_pipeline.settings import Settings, load_settings
 
 FROZEN_NOW = "2026-11-20T12:05:00Z"
 # The full 50-market world; 8 days of prices cover the 7-day X window (plus warm-up for the windows).
@@ -36,18 +36,14 @@ class DemoRun:
 
 @contextmanager
 def demo_env(env: dict[str, str]) -> Iterator[Settings]:
-    """Only ``env`` as KAIZEN_* variables (and a fresh settings cache) inside the block."""
+    """Only ``env`` as KAIZEN_* variables inside the block; yields the settings they make."""
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
             if name.startswith("KAIZEN_") and name != "KAIZEN_TEST_POSTGRES_URL":
                 mp.delenv(name)
         for key, value in env.items():
             mp.setenv(key, value)
-        get_settings.cache_clear()
-        try:
-            yield get_settings()
-        finally:
-            get_settings.cache_clear()
+        yield load_settings()
 
 
 def materialize_research(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:

@@ -54,6 +54,15 @@ def test_caps_hand_computed() -> None:
     assert labels["x1"] == "position,category,total" and labels["y1"] == "total"
 
 
+def test_a_cap_per_market_binds_only_where_it_is_lower() -> None:
+    w = pd.Series({"a": 0.08, "b": 0.08, "c": 0.02})
+    cats = pd.Series({"a": "A", "b": "B", "c": "C"})
+    caps = pd.Series({"a": 0.04, "b": 0.06, "c": 0.01})
+    capped, labels = apply_caps(w, cats, max_position=caps, max_category=1.0, max_total=1.0)
+    assert capped.to_dict() == pytest.approx({"a": 0.04, "b": 0.06, "c": 0.01})
+    assert labels.to_dict() == {"a": "position", "b": "position", "c": "position"}
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(

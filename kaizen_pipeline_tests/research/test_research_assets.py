@@ -10,16 +10,23 @@ import pandas as pd
 import pytest
 
 from kaizen_pipeline.ingest.assets import INGEST_ASSETS
-from kaizen_pipeline.ingest.simulator import DemoWorld
-from kaizen_pipeline.research.assets import hype_price_correlations, hype_scores, market_features
+from kaizen_pipeline.ingest.simulator.world import DemoWorld
+from kaizen_pipeline.research.assets import (
+    RESEARCH_ASSETS,
+    hype_price_correlations,
+    hype_scores,
+    market_features,
+)
 from kaizen_pipeline.research.checks import (
+    RESEARCH_CHECKS,
     category_cap,
     no_signals_while_halted,
     position_cap,
     total_exposure_cap,
 )
 from kaizen_pipeline.research.correlation import lead_lag_recovery
-from kaizen_pipeline.resources import WarehouseResource, build_resources, warehouse_for
+from kaizen_pipeline.resources import SettingsResource, WarehouseResource, build_resources, warehouse_for
+from kaizen_pipeline.settings import Settings
 from kaizen_pipeline.warehouse import Warehouse
 from kaizen_pipeline_tests.research.conftest import DEMO_ENV, DemoRun, demo_env, materialize_research
 
@@ -163,6 +170,47 @@ def test_circuit_breaker_stops_new_signals(demo_run: DemoRun, tmp_path: Path) ->
     assert checks["no_signals_while_halted"]
 
 
+class _OneMarketOverridden(SettingsResource):
+    """The seam flags plug into: one market runs other parameters than the rest."""
+
+    market: str
+
+    def for_unit(self, kind: str, unit_id: str) -> Settings:  # type: ignore[override]
+        settings = super().for_unit(kind, unit_id)  # type: ignore[arg-type]
+        if kind != "market" or unit_id != self.market:
+            return settings
+        signals = settings.signals.model_copy(update={"rvr_threshold": 1e9, "max_position_pct": 0.5})
+        return settings.model_copy(update={"signals": signals})
+
+
+def test_a_market_runs_the_parameters_for_unit_gives_it(demo_run: DemoRun, tmp_path: Path) -> None:
+    """Thresholds and the position cap are read per market: overriding one market changes only it."""
+    shutil.copy(Path(demo_run.settings.database.path), tmp_path / "copy.sqlite")
+    env = {**demo_run.env, "KAIZEN_DATABASE__PATH": str(tmp_path / "copy.sqlite")}
+    with demo_env(env) as settings:
+        baseline = _warehouse(demo_run).read_frame("SELECT market_id FROM trading_signals")
+        busiest = baseline["market_id"].value_counts().index[0]
+        resources = build_resources(settings) | {
+            "settings": _OneMarketOverridden(pinned_json=settings.model_dump_json(), market=busiest)
+        }
+        result = dg.materialize(
+            [*RESEARCH_ASSETS, *RESEARCH_CHECKS],
+            resources=resources,
+            instance=dg.DagsterInstance.ephemeral(),
+            selection=["trading_signals", "risk_state", "portfolio_allocation"],
+        )
+    assert result.success
+    after = warehouse_for(settings.database.sqlalchemy_url()).read_frame(
+        "SELECT market_id FROM trading_signals"
+    )
+    assert busiest not in set(after["market_id"])
+    others = set(baseline["market_id"]) - {busiest}
+    if int(_metadata(result)["trading_signals"]["blocked_by_risk"]) == 0:
+        assert set(after["market_id"]) == others  # the other markets kept their thresholds
+    else:
+        assert set(after["market_id"]) and set(after["market_id"]) <= others
+
+
 def _allocation_rows(rows: list[tuple[str, str, float]]) -> list[dict[str, object]]:
     now = pd.Timestamp("2026-03-02 12:00").to_pydatetime()
     return [
@@ -172,17 +220,21 @@ def _allocation_rows(rows: list[tuple[str, str, float]]) -> list[dict[str, objec
     ]  # fmt: skip
 
 
-def test_cap_checks_fail_on_a_violating_allocation(warehouse: Warehouse) -> None:
+def test_cap_checks_fail_on_a_violating_allocation(warehouse: Warehouse, settings: Settings) -> None:
     resource = WarehouseResource(url=warehouse.url)
+    limits = SettingsResource.of(settings)
     warehouse.upsert("portfolio_allocation", _allocation_rows([("a", "Crypto", 0.05), ("b", "Crypto", 0.04)]))
-    assert position_cap(warehouse=resource).passed and category_cap(warehouse=resource).passed
+    assert (
+        position_cap(warehouse=resource, settings=limits).passed
+        and category_cap(warehouse=resource, settings=limits).passed
+    )
     warehouse.upsert(
         "portfolio_allocation",
         _allocation_rows([("c", "Crypto", 0.06), ("d", "Crypto", 0.06), ("e", "Sports", 0.05)]),
     )
-    assert not position_cap(warehouse=resource).passed  # 6 % > 5 %
-    assert not category_cap(warehouse=resource).passed  # Crypto 21 % > 20 %
-    assert not total_exposure_cap(warehouse=resource).passed  # 26 % > 25 %
+    assert not position_cap(warehouse=resource, settings=limits).passed  # 6 % > 5 %
+    assert not category_cap(warehouse=resource, settings=limits).passed  # Crypto 21 % > 20 %
+    assert not total_exposure_cap(warehouse=resource, settings=limits).passed  # 26 % > 25 %
 
 
 def test_halted_check_fails_when_a_signal_slips_through(warehouse: Warehouse) -> None:

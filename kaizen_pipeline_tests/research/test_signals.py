@@ -66,3 +66,17 @@ def test_bad_threshold_and_missing_column_are_named() -> None:
 def test_no_hits_gives_an_empty_frame_with_the_columns() -> None:
     empty = signal_rule(_features(), 50.0, 5.0, 99)
     assert empty.empty and list(empty.columns) == SIGNAL_COLUMNS
+
+
+def test_thresholds_per_market_fire_each_market_on_its_own_thresholds() -> None:
+    from kaizen_pipeline.research.pipeline import signal_candidates
+    from kaizen_pipeline.research.signals import SignalThresholds
+
+    strict, loose = SignalThresholds(4.0, 0.2, 95), SignalThresholds(1.0, 0.05, 50)
+    per_market = {"quiet": loose, "nohype": loose}
+    mixed = signal_candidates(_features(), lambda m: per_market.get(m, strict), 15)
+    # "down" passes the strict set; "quiet" and "nohype" only fire because their market runs the loose one
+    assert mixed["market_id"].tolist() == ["down", "nohype", "quiet"]
+    one = signal_candidates(_features(), strict, 15)
+    assert one.equals(signal_candidates(_features(), lambda m: strict, 15))
+    assert signal_candidates(_features().iloc[:0], lambda m: strict, 15).columns.tolist() == SIGNAL_COLUMNS

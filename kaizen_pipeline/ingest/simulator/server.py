@@ -3,7 +3,7 @@
 Used by the fault-injection tests and the ingest benchmark; also handy for pointing a live-mode
 configuration at it::
 
-    python -m kaizen_pipeline.ingest.simulator_server --port 8900 --latency-ms 50
+    python -m kaizen_pipeline.ingest.simulator.server --port 8900 --latency-ms 50
 
 Faults are consumed in order per path suffix (e.g. ``/prices-history``): ``500``, ``502``,
 ``429`` (no header), ``429-retry-after`` (Retry-After: 0), ``429-reset`` (x-rate-limit-reset),
@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from kaizen_pipeline.ingest.simulator import DemoWorld
+from kaizen_pipeline.ingest.simulator.world import DemoWorld
 
 FAULT_KINDS = ("500", "502", "429", "429-retry-after", "429-reset", "timeout", "truncated", "reset")
 

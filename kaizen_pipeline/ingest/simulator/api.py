@@ -1,0 +1,330 @@
+"""The demo world's HTTP face: Gamma, CLOB prices-history, Data API trades and X recent search.
+
+Routes requests by path and answers in the real wire formats (string-encoded Gamma fields, cursor
+and token paging, X's rate-limit headers and error bodies), reading everything from a ``DemoWorld``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import threading
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+import httpx
+import numpy as np
+
+from kaizen_pipeline.ingest.simulator.world import iso_time
+
+if TYPE_CHECKING:
+    from kaizen_pipeline.ingest.simulator.world import DemoMarket, DemoWorld
+
+X_RATE_LIMIT = 450
+X_RATE_WINDOW_SECONDS = 900  # X counts recent-search calls per 15 minutes
+X_WINDOW_SECONDS = 7 * 86400  # recent search reaches back 7 days
+
+
+class DemoApi:
+    """The HTTP API of one world, with its response caches and the X rate-limit window."""
+
+    def __init__(self, world: DemoWorld) -> None:
+        self.world = world
+        self._lock = threading.RLock()
+        self._search_cache: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self._history_cache: dict[tuple[Any, ...], bytes] = {}
+        self._x_calls: list[float] = []
+
+    def transport(self) -> httpx.MockTransport:
+        """An httpx transport answering every request from the world (no network)."""
+        return httpx.MockTransport(self.handle)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        """Route one request by path, like the real hosts would (any base URL is accepted)."""
+        path = request.url.path.rstrip("/")
+        params = {k: v[-1] for k, v in parse_qs(request.url.query.decode(), keep_blank_values=True).items()}
+        try:
+            if path.endswith("/markets/keyset"):
+                return self._gamma_markets(params)
+            if path.endswith("/prices-history"):
+                return self._prices_history(params)
+            if path.endswith("/trades"):
+                return self._data_trades(params)
+            if path.endswith("/2/tweets/search/recent"):
+                return self._x_search(request, params)
+        except _BadRequest as exc:
+            return httpx.Response(exc.status, json=exc.body)
+        return httpx.Response(404, json={"error": f"not found: {path}"})
+
+    def _gamma_markets(self, params: dict[str, str]) -> httpx.Response:
+        limit = _int_param(params, "limit", 20)
+        if not 1 <= limit <= 100:
+            raise _BadRequest(422, {"error": "limit must be between 1 and 100"})
+        now_k = self.world.now_bucket()
+        rows = []
+        for m in self.world.markets:
+            if params.get("closed") == "false" and m.closed:
+                continue
+            rows.append(self._market_json(m, now_k))
+        if "volume_num_min" in params:
+            rows = [r for r in rows if r["volumeNum"] >= float(params["volume_num_min"])]
+        if "liquidity_num_min" in params:
+            rows = [r for r in rows if r["liquidityNum"] >= float(params["liquidity_num_min"])]
+        order = params.get("order")
+        if order in ("volume24hr", "volumeNum", "liquidityNum"):
+            rows.sort(key=lambda r: (r[order], r["id"]), reverse=params.get("ascending", "true") == "false")
+        offset = (
+            int(base64.urlsafe_b64decode(params["after_cursor"]).decode())
+            if params.get("after_cursor")
+            else 0
+        )
+        page = rows[offset : offset + limit]
+        body: dict[str, Any] = {"markets": page}
+        if offset + limit < len(rows):
+            body["next_cursor"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
+        return httpx.Response(200, json=body)
+
+    def _market_json(self, m: DemoMarket, now_k: int) -> dict[str, Any]:
+        w = self.world
+        yes = w.yes_price(m, now_k)
+        day_ago = w.yes_price(m, max(0, now_k - w.day_buckets))
+        week = now_k // w.week_buckets
+        cutoff_day, cutoff_week = (
+            w.bucket_ts(now_k - w.day_buckets),
+            w.bucket_ts(now_k - w.week_buckets),
+        )
+        now_ts = w.bucket_ts(now_k + 1)
+        recent = [t for wk in (week - 1, week) for t in w.week_trades(m, wk) if t["timestamp"] < now_ts]
+        vol_24h = sum(t["size"] * t["price"] for t in recent if t["timestamp"] >= cutoff_day)
+        vol_1wk = sum(t["size"] * t["price"] for t in recent if t["timestamp"] >= cutoff_week)
+        liquidity = m.trade_usd_mean * 8.0
+        half_spread = round(0.005 + 0.01 * (1 - min(1.0, liquidity / 100_000)), 3)
+        volume_total = vol_1wk * 30 + m.trade_usd_mean * 1000
+        outcomes, prices = ["Yes", "No"], [f"{yes}", f"{round(1 - yes, 3)}"]
+        if m.malformed == "three_outcomes":
+            outcomes, prices = ["Yes", "No", "Maybe"], ["0.3", "0.3", "0.4"]
+        elif m.malformed == "price_out_of_range":
+            prices = ["1.7", "-0.7"]
+        record: dict[str, Any] = {
+            "id": m.market_id,
+            "question": m.question,
+            "conditionId": m.condition_id,
+            "slug": m.slug,
+            "resolutionSource": "",
+            "endDate": m.end_date.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "liquidity": f"{liquidity:.5f}",
+            "startDate": iso_time(w.epoch_ts),
+            "outcomes": json.dumps(outcomes),
+            "outcomePrices": json.dumps(prices),
+            "volume": f"{volume_total:.5f}",
+            "active": not m.closed,
+            "closed": m.closed,
+            "volumeNum": volume_total,
+            "liquidityNum": liquidity,
+            "volume24hr": vol_24h if (m.eligible or m.malformed) else min(vol_24h, 40_000.0),
+            "volume1wk": vol_1wk,
+            "clobTokenIds": json.dumps([m.yes_token, m.no_token]),
+            "enableOrderBook": True,
+            "bestBid": round(max(0.001, yes - half_spread), 3),
+            "bestAsk": round(min(0.999, yes + half_spread), 3),
+            "spread": round(2 * half_spread, 3),
+            "lastTradePrice": yes,
+            "oneDayPriceChange": round(yes - day_ago, 3),
+            "events": [{"id": str(90000 + m.index), "slug": m.slug, "title": m.question}],
+        }
+        if m.malformed:
+            record["volume24hr"] = max(vol_24h, 2_000_000.0)  # rank them on the first page
+        if m.index % 5:
+            record["category"] = m.category.title()  # older markets carry it; newer ones only on the event
+        else:
+            record["events"][0]["category"] = m.category.title()
+        return record
+
+    def _prices_history(self, params: dict[str, str]) -> httpx.Response:
+        w = self.world
+        token = params.get("market")
+        if not token or token not in w.by_token:
+            raise _BadRequest(400, {"error": "invalid market"})
+        m, outcome = w.by_token[token]
+        now_k = w.now_bucket()
+        end_ts = min(_int_param(params, "endTs", w.bucket_ts(now_k)), w.bucket_ts(now_k))
+        interval = params.get("interval")
+        if "startTs" in params:
+            start_ts = _int_param(params, "startTs", 0)
+        else:
+            span = {"1h": 3600, "6h": 21600, "1d": 86400, "1w": 604800, "1m": 2592000}.get(
+                interval or "1m", 2592000
+            )
+            start_ts = end_ts - span if interval != "max" else w.epoch_ts
+        fidelity = max(1, _int_param(params, "fidelity", w.bucket_minutes))
+        step = max(1, fidelity * 60 // w.bucket_seconds)
+        first_k = max(0, math.ceil((start_ts - w.epoch_ts) / w.bucket_seconds))
+        last_k = min(now_k, (end_ts - w.epoch_ts) // w.bucket_seconds)
+        key = (token, first_k, last_k, step)
+        with self._lock:
+            cached = self._history_cache.get(key)
+        if cached is not None:
+            return httpx.Response(200, content=cached, headers={"content-type": "application/json"})
+        history = []
+        if last_k >= first_k:
+            s = w.series(m, last_k)
+            ks = np.arange(first_k - first_k % step + (step if first_k % step else 0), last_k + 1, step)
+            yes = np.round(1.0 / (1.0 + np.exp(-s.logit[ks])), 3)
+            prices = yes if outcome == "Yes" else np.round(1.0 - yes, 3)
+            history = [
+                {"t": int(w.bucket_ts(int(k))), "p": float(p)} for k, p in zip(ks, prices, strict=True)
+            ]
+            # One defective point in old history exercises the rejects table.
+            bad_k = w.week_buckets // 2
+            if m.index == 1 and outcome == "Yes" and first_k <= bad_k <= last_k and bad_k % step == 0:
+                history[int((bad_k - ks[0]) // step)]["p"] = None
+        body = json.dumps({"history": history}).encode()
+        with self._lock:
+            if len(self._history_cache) >= 4096:
+                self._history_cache.clear()
+            self._history_cache[key] = body
+        return httpx.Response(200, content=body, headers={"content-type": "application/json"})
+
+    def _data_trades(self, params: dict[str, str]) -> httpx.Response:
+        w = self.world
+        m = w.by_condition.get(params.get("market", ""))
+        if m is None:
+            return httpx.Response(200, json=[])
+        limit = _int_param(params, "limit", 100)
+        offset = _int_param(params, "offset", 0)
+        if not 1 <= limit <= 10_000 or offset < 0:
+            raise _BadRequest(400, {"error": "invalid limit or offset"})
+        now_k = w.now_bucket()
+        now_ts = w.bucket_ts(now_k + 1)
+        oldest_week = max(0, (now_k - w.history_days * w.day_buckets) // w.week_buckets)
+        out: list[dict[str, Any]] = []
+        skipped = 0
+        for week in range(now_k // w.week_buckets, oldest_week - 1, -1):
+            for t in w.week_trades(m, week):
+                if t["timestamp"] >= now_ts:
+                    continue
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                out.append(t)
+                if len(out) == limit:
+                    return httpx.Response(200, json=out)
+        return httpx.Response(200, json=out)
+
+    def _x_search(self, request: httpx.Request, params: dict[str, str]) -> httpx.Response:
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or len(auth) <= len("Bearer "):
+            raise _BadRequest(
+                401, {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}
+            )
+        query = params.get("query", "").strip()
+        max_results = _int_param(params, "max_results", 10)
+        if not query or not 10 <= max_results <= 100:
+            raise _BadRequest(
+                400, {"errors": [{"message": "query is required and max_results must be 10..100"}]}
+            )
+        now = self.world.clock()
+        now_k = self.world.now_bucket()
+        if "start_time" in params:
+            start = datetime.fromisoformat(params["start_time"].replace("Z", "+00:00")).timestamp()
+            if start < now - X_WINDOW_SECONDS:
+                raise _BadRequest(400, {"errors": [{"message": "start_time must be within the last 7 days"}]})
+        else:
+            start = now - X_WINDOW_SECONDS
+        with self._lock:
+            self._x_calls = [t for t in self._x_calls if t > now - X_RATE_WINDOW_SECONDS] + [now]
+            remaining = max(0, X_RATE_LIMIT - len(self._x_calls))
+        headers = {
+            "x-rate-limit-limit": str(X_RATE_LIMIT),
+            "x-rate-limit-remaining": str(remaining),
+            "x-rate-limit-reset": str(int(now) + X_RATE_WINDOW_SECONDS),
+        }
+        matches = self._search(query, now_k)
+        since_id = int(params["since_id"]) if params.get("since_id") else None
+        selected = [
+            t for t in matches if start <= t["_ts"] <= now and (since_id is None or int(t["id"]) > since_id)
+        ]
+        offset = (
+            int(base64.urlsafe_b64decode(params["next_token"]).decode()) if params.get("next_token") else 0
+        )
+        page = selected[offset : offset + max_results]
+        users = {t["author_id"]: self._user_json(t["_author"], now) for t in page}
+        meta: dict[str, Any] = {"result_count": len(page)}
+        body: dict[str, Any] = {"meta": meta}
+        if page:
+            body["data"] = [{k: v for k, v in t.items() if not k.startswith("_")} for t in page]
+            body["includes"] = {"users": list(users.values())}
+            meta["newest_id"], meta["oldest_id"] = page[0]["id"], page[-1]["id"]
+        if offset + max_results < len(selected):
+            meta["next_token"] = base64.urlsafe_b64encode(str(offset + max_results).encode()).decode()
+        return httpx.Response(200, json=body, headers=headers)
+
+    def _user_json(self, author: dict[str, Any], now_ts: float) -> dict[str, Any]:
+        age_days = author["created_days_before_window"]
+        created = now_ts - age_days * 86400 if author["bot"] else self.world.epoch_ts - age_days * 86400
+        total_days = (now_ts - created) / 86400
+        return {
+            "id": author["id"],
+            "name": author["name"],
+            "username": author["username"],
+            "created_at": iso_time(created),
+            "verified": author["verified"],
+            "public_metrics": {
+                "followers_count": author["followers_count"],
+                "following_count": author["following_count"],
+                "tweet_count": int(author["tweets_per_day"] * total_days),
+                "listed_count": author["listed_count"],
+            },
+        }
+
+    def _search(self, query: str, now_k: int) -> list[dict[str, Any]]:
+        """Recent-search semantics: top-level OR of AND-ed terms, operators ignored, newest first."""
+        w = self.world
+        key = (query, now_k)
+        with self._lock:
+            if key in self._search_cache:
+                return self._search_cache[key]
+            alternatives = []
+            for alt in query.replace("(", " ").replace(")", " ").split(" OR "):
+                terms = [t.strip('"').lower() for t in alt.split() if ":" not in t and not t.startswith("-")]
+                if terms:
+                    alternatives.append(terms)
+            weeks = {
+                now_k // w.week_buckets,
+                (now_k - w.week_buckets) // w.week_buckets,
+                (now_k - 2 * w.week_buckets) // w.week_buckets,
+            }
+            found = []
+            for m in w.markets:
+                if not m.eligible:
+                    continue
+                for week in weeks:
+                    if week < 0:
+                        continue
+                    for t in w.week_tweets(m, week):
+                        text = t["text"].lower()
+                        if any(all(term in text for term in terms) for terms in alternatives):
+                            found.append(t)
+            found.sort(key=lambda t: int(t["id"]), reverse=True)
+            if len(self._search_cache) > 512:
+                self._search_cache.clear()
+            self._search_cache[key] = found
+            return found
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+
+
+def _int_param(params: dict[str, str], name: str, default: int) -> int:
+    if name not in params:
+        return default
+    try:
+        return int(float(params[name]))
+    except ValueError:
+        raise _BadRequest(400, {"error": f"{name} must be an integer"}) from None
