@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import yaml
 
-from kaizen_pipeline.settings import ConfigError, config_reference, effective_config, load_settings
+from kaizen_pipeline.settings import ConfigError, effective_config, load_settings, render_reference
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kaizen", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
     config = subparsers.add_parser("config", help="print the effective configuration (secrets masked)")
-    config.add_argument("--reference", action="store_true", help="print every config key as a markdown table")
+    config.add_argument(
+        "--reference",
+        action="store_true",
+        help="print every config key as markdown (the text of docs/configuration.md)",
+    )
     config.set_defaults(func=_config)
     for domain in (kaizen_cli, ops_cli):
         domain.register(subparsers)
@@ -30,9 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config(args: argparse.Namespace) -> int:
     if args.reference:
-        print("| key | default | description |\n| --- | --- | --- |")
-        for key, default, description in config_reference():
-            print(f"| `{key}` | {default.replace('|', '/')} | {description} |")
+        sys.stdout.write(render_reference())
         return 0
     print(yaml.safe_dump(effective_config(load_settings()), sort_keys=False), end="")
     return 0

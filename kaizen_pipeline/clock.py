@@ -8,9 +8,13 @@ in the warehouse are naive UTC.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from kaizen_pipeline.settings import Settings
 
 DEFAULT_BUCKET_MINUTES = 15
 MINUTES_PER_DAY = 24 * 60
@@ -73,6 +77,13 @@ def as_naive_utc(ts: datetime) -> datetime:
     return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
 
 
+def pipeline_now(settings: Settings) -> datetime:
+    """Naive-UTC 'now' for ingestion and checks: the frozen demo clock when set, else the wall clock."""
+    if settings.source == "demo" and settings.demo.frozen_now is not None:
+        return as_naive_utc(settings.demo.frozen_now)
+    return utcnow()
+
+
 __all__ = [
     "DEFAULT_BUCKET_MINUTES",
     "as_naive_utc",
@@ -84,5 +95,6 @@ __all__ = [
     "fill_time",
     "fill_bars",
     "floor_to_bucket",
+    "pipeline_now",
     "utcnow",
 ]

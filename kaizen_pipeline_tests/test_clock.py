@@ -70,7 +70,7 @@ def test_removed_holding_keys_fail_naming_the_new_key(
 def test_one_now_helper(kaizen_env: Path) -> None:
     """The warehouse's now and the pipeline's wall clock are the clock's."""
     from kaizen_pipeline import warehouse
-    from kaizen_pipeline.settings import pipeline_now
+    from kaizen_pipeline.clock import pipeline_now
 
     assert warehouse.utcnow is clock.utcnow
     now = pipeline_now(load_settings())

@@ -1,10 +1,14 @@
 """Settings: the plan's defaults, the documented env-var names, and errors that name the key."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from kaizen_pipeline.settings import ConfigError, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_defaults_match_the_trading_plan() -> None:
@@ -104,12 +108,150 @@ def test_secrets_only_from_env_and_never_echoed(kaizen_env: Path, monkeypatch: p
     assert "s3cr3t-token-value" not in dumped and "pw-value-123" not in dumped
 
 
-def test_readme_documents_every_config_key() -> None:
+def test_configuration_reference_documents_every_config_key() -> None:
     from kaizen_pipeline.settings import config_reference
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    missing = [key for key, _, _ in config_reference() if f"`{key}`" not in readme]
-    assert missing == [], f"README.md does not document: {missing}"
+    reference = (REPO / "docs" / "configuration.md").read_text()
+    missing = [row.key for row in config_reference() if f"`{row.key}`" not in reference]
+    assert missing == [], f"docs/configuration.md does not document: {missing}"
+
+
+def test_configuration_reference_is_current() -> None:
+    """docs/configuration.md is generated: after changing a setting run python -m kaizen_pipeline.settings --write."""
+    from kaizen_pipeline.settings import render_reference
+
+    assert (REPO / "docs" / "configuration.md").read_text() == render_reference()
+    result = subprocess.run(
+        [sys.executable, "-m", "kaizen_pipeline.settings", "--check"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_reference_check_fails_on_a_stale_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kaizen_pipeline.settings.__main__ import main
+
+    target = tmp_path / "docs" / "configuration.md"
+    assert main(["--check", "--path", str(target)]) == 1  # missing
+    assert main(["--write", "--path", str(target)]) == 0
+    assert main(["--check", "--path", str(target)]) == 0
+    target.write_text(target.read_text().replace("| `source` |", "| `sauce` |"))
+    assert main(["--check", "--path", str(target)]) == 1
+    assert "--write" in capsys.readouterr().err
+
+
+def test_reference_escapes_pipes_hides_secrets_and_tables_the_kaizen_lists() -> None:
+    from kaizen_pipeline.settings import default_kaizen_catalogue, default_kaizen_metrics, render_reference
+
+    text = render_reference()
+    lines = text.splitlines()
+    tolerance = next(line for line in lines if line.startswith("| `quality.binary_sum_tolerance` |"))
+    assert r"Allowed \|YES + NO - 1\| at the same timestamp." in tolerance
+    assert tolerance.replace("\\|", "").count("|") == 5  # four cells: key | default | env var | description
+    token = next(line for line in lines if line.startswith("| `twitter.bearer_token` |"))
+    assert "(env only)" in token and "`KAIZEN_TWITTER__BEARER_TOKEN`" in token
+
+    # kaizen.metrics: its own table, one row per metric and one column per field, no Python repr
+    start = lines.index("### `kaizen.metrics` defaults")
+    header = next(i for i in range(start, len(lines)) if lines[i].startswith("| name |"))
+    assert lines[header] == (
+        "| name | description | unit | direction | target | severity | owner | category | importance "
+        "| value_per_unit |"
+    )
+    metrics = default_kaizen_metrics()
+    rows = lines[header + 2 : header + 2 + len(metrics)]
+    assert [row.split(" | ")[0].removeprefix("| ") for row in rows] == [m.name for m in metrics]
+    assert rows[0].startswith(
+        "| run_success_rate | Share of finished Dagster runs that succeeded | fraction |"
+    )
+    assert "KaizenMetricSettings(" not in text and "'name':" not in text and '"name":' not in text
+    catalogue_row = next(line for line in lines if line.startswith("| raise_retry_budget |"))
+    assert "| transport.max_retries | 7 |" in catalogue_row
+    assert len(default_kaizen_catalogue()) == sum(
+        1 for c in default_kaizen_catalogue() if any(line.startswith(f"| {c.key} |") for line in lines)
+    )
+
+
+def test_kaizen_defaults_are_package_data() -> None:
+    from importlib import resources
+
+    text = resources.files("kaizen_pipeline.settings").joinpath("kaizen_defaults.yaml").read_text()
+    assert "raise_retry_budget" in text
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert '"kaizen_pipeline.settings" = ["kaizen_defaults.yaml"]' in pyproject
+
+
+def test_every_default_catalogue_parameter_is_a_config_key() -> None:
+    from kaizen_pipeline.settings import default_kaizen_catalogue, scalar_config_keys
+
+    parameters = {c.parameter for c in default_kaizen_catalogue() if c.parameter is not None}
+    assert parameters and parameters <= scalar_config_keys()
+    assert "transport.max_retries" in scalar_config_keys()
+    assert "twitter.keywords" not in scalar_config_keys()  # a list, not one value
+    assert "twitter.bearer_token" not in scalar_config_keys()  # a secret
+    assert "backtest.monte_carlo" not in scalar_config_keys()  # a section
+    assert "backtest.monte_carlo.runs" in scalar_config_keys()
+    s = load_settings(REPO / "config.yaml")
+    assert {c.parameter for c in s.kaizen.catalogue if c.parameter} <= scalar_config_keys()
+
+
+@pytest.mark.parametrize("parameter", ["transport.max_retry", "twitter.keywords", "transport"])
+def test_catalogue_parameter_that_is_no_config_key_is_rejected(kaizen_env: Path, parameter: str) -> None:
+    (kaizen_env / "config.yaml").write_text(
+        "kaizen:\n  catalogue:\n"
+        "    - {key: more_retries, title: More retries, target_metric: api_error_rate, predicted_effect: -0.01,\n"
+        f"       parameter: {parameter}, proposed_value: '7'}}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    message = str(err.value)
+    assert f"kaizen.catalogue[more_retries].parameter: {parameter!r} is not a config key" in message
+    assert "(got" not in message  # the whole settings input (secrets included) is never echoed
+    if parameter == "transport.max_retry":
+        assert "did you mean transport.max_retries?" in message
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "env", "old"),
+    [
+        ("kaizen:\n  schedules_running: false\n", None, "kaizen.schedules_running"),
+        ("ops:\n  schedules_running: false\n", None, "ops.schedules_running"),
+        ("{}\n", ("KAIZEN_KAIZEN__SCHEDULES_RUNNING", "false"), "kaizen.schedules_running"),
+        ("{}\n", ("KAIZEN_OPS__SCHEDULES_RUNNING", "false"), "ops.schedules_running"),
+    ],
+)
+def test_old_schedule_switches_fail_naming_the_one_switch(
+    kaizen_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    yaml_text: str,
+    env: tuple[str, str] | None,
+    old: str,
+) -> None:
+    (kaizen_env / "config.yaml").write_text(yaml_text)
+    if env is not None:
+        monkeypatch.setenv(*env)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert f"{old} was removed: set data_collection.schedules_running instead" in str(err.value)
+
+
+def test_one_switch_stops_every_schedule_and_sensor(kaizen_env: Path) -> None:
+    import dagster as dg
+
+    from kaizen_pipeline.definitions import build_defs
+
+    (kaizen_env / "config.yaml").write_text("data_collection:\n  schedules_running: false\n")
+    repo = build_defs(load_settings()).get_repository_def()
+    assert repo.schedule_defs and repo.sensor_defs
+    assert {s.default_status for s in repo.schedule_defs} == {dg.DefaultScheduleStatus.STOPPED}
+    assert {s.default_status for s in repo.sensor_defs} == {dg.DefaultSensorStatus.STOPPED}
+    (kaizen_env / "config.yaml").write_text("{}\n")
+    repo = build_defs(load_settings()).get_repository_def()
+    assert {s.default_status for s in repo.schedule_defs} == {dg.DefaultScheduleStatus.RUNNING}
+    assert {s.default_status for s in repo.sensor_defs} == {dg.DefaultSensorStatus.RUNNING}
 
 
 def test_cli_prints_effective_config_with_secrets_masked(
@@ -125,3 +267,11 @@ def test_cli_prints_effective_config_with_secrets_masked(
     monkeypatch.setenv("KAIZEN_SIGNALS__RVR_THRESHOLD", "-1")
     assert main(["config"]) == 2
     assert "signals.rvr_threshold: Input should be greater than 0" in capsys.readouterr().err
+
+
+def test_cli_reference_is_the_docs_renderer(capsys: pytest.CaptureFixture[str]) -> None:
+    from kaizen_pipeline.cli import main
+    from kaizen_pipeline.settings import render_reference
+
+    assert main(["config", "--reference"]) == 0
+    assert capsys.readouterr().out == render_reference()

@@ -6,12 +6,12 @@ from datetime import timedelta
 
 import dagster as dg
 
+from kaizen_pipeline.clock import pipeline_now
 from kaizen_pipeline.ingest import quality
 from kaizen_pipeline.ingest.assets import market_prices, polymarket_markets, tweets
 from kaizen_pipeline.ingest.quality import QualityResult
 from kaizen_pipeline.reporting import markdown_table
 from kaizen_pipeline.resources import SettingsResource, WarehouseResource
-from kaizen_pipeline.settings import pipeline_now
 from kaizen_pipeline.warehouse.schema import market_snapshots, price_points
 
 

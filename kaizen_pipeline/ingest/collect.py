@@ -18,7 +18,7 @@ import httpx
 import pandas as pd
 import sqlalchemy as sa
 
-from kaizen_pipeline.clock import bucket_minutes, buckets, floor_to_bucket
+from kaizen_pipeline.clock import bucket_minutes, buckets, floor_to_bucket, pipeline_now
 from kaizen_pipeline.ingest.clients import (
     X_SEARCH_RECENT,
     IngestClients,
@@ -29,7 +29,7 @@ from kaizen_pipeline.ingest.clients import (
 from kaizen_pipeline.ingest.parsers import CONFLICT_REASON, Reject
 from kaizen_pipeline.ingest.queries import keyword_query, market_search_query
 from kaizen_pipeline.ingest.transport import ApiError, CallStats, gather_bounded
-from kaizen_pipeline.settings import Settings, pipeline_now
+from kaizen_pipeline.settings import Settings
 from kaizen_pipeline.warehouse import Warehouse
 from kaizen_pipeline.warehouse.schema import (
     ingestion_runs,

@@ -1,4 +1,4 @@
-"""The ingest job and its schedule (every data_collection.frequency_minutes, on by default)."""
+"""The ingest job and its schedule (every data_collection.frequency_minutes; data_collection.schedules_running)."""
 
 from __future__ import annotations
 
@@ -25,11 +25,18 @@ def frequency_cron(minutes: int, key: str = "data_collection.frequency_minutes")
     raise ValueError(f"{key}={minutes} has no cron form: use a divisor of 60, or whole hours dividing 24")
 
 
+def schedule_status(settings: Settings) -> dg.DefaultScheduleStatus:
+    """Default status of every schedule that runs by default: config data_collection.schedules_running."""
+    running = settings.data_collection.schedules_running
+    return dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
+
+
 def build_ingest_schedule(settings: Settings) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
         name="ingest_schedule",
         job=ingest_job,
         cron_schedule=frequency_cron(settings.data_collection.frequency_minutes),
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Runs ingestion every data_collection.frequency_minutes (default 15).",
+        default_status=schedule_status(settings),
+        description="Runs ingestion every data_collection.frequency_minutes; "
+        "on unless data_collection.schedules_running is false.",
     )

@@ -6,12 +6,12 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from kaizen_pipeline.clock import pipeline_now
 from kaizen_pipeline.instance import instance_history
 from kaizen_pipeline.kaizen import loop
 from kaizen_pipeline.kaizen.reports import CADENCES
 from kaizen_pipeline.reporting import figure_markdown, markdown_table
 from kaizen_pipeline.resources import SettingsResource, WarehouseResource
-from kaizen_pipeline.settings import pipeline_now
 from kaizen_pipeline.warehouse import to_naive_utc
 
 GROUP = "kaizen"

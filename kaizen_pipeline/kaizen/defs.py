@@ -26,7 +26,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         asset_checks=[checks],
         jobs=[log_improvement, submit_feedback, deviation_job, *jobs.values()],
         schedules=[
-            deviation_schedule(deviation_job, ks),
-            *(cadence_schedule(c, jobs[c], ks) for c in CADENCES),
+            deviation_schedule(deviation_job, settings),
+            *(cadence_schedule(c, jobs[c], settings) for c in CADENCES),
         ],
     )

@@ -1,4 +1,7 @@
-"""Kaizen cadence: hourly deviation checks; daily, weekly, monthly, quarterly and yearly cycles (timezone from config)."""
+"""Kaizen cadence: hourly deviation checks; daily, weekly, monthly, quarterly and yearly cycles.
+
+Times are in kaizen.timezone; every schedule is on unless data_collection.schedules_running is false.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,11 @@ from typing import Any
 
 import dagster as dg
 
+from kaizen_pipeline.ingest.schedules import schedule_status
 from kaizen_pipeline.kaizen.reports import CADENCES
-from kaizen_pipeline.settings import KaizenSettings
+from kaizen_pipeline.settings import Settings
+
+_CONFIG_NOTE = "Times in kaizen.timezone; on unless data_collection.schedules_running is false."
 
 CRONS: dict[str, str] = {
     "daily": "0 0 * * *",  # 00:00 every day
@@ -25,11 +31,7 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
-def _status(ks: KaizenSettings) -> dg.DefaultScheduleStatus:
-    return dg.DefaultScheduleStatus.RUNNING if ks.schedules_running else dg.DefaultScheduleStatus.STOPPED
-
-
-def cadence_schedule(cadence: str, job: Any, ks: KaizenSettings) -> dg.ScheduleDefinition:
+def cadence_schedule(cadence: str, job: Any, settings: Settings) -> dg.ScheduleDefinition:
     """The tick's time becomes the run's as_of, so a late or backfilled tick measures and reports the right period."""
     report = f"kaizen_{cadence}_report"
 
@@ -45,20 +47,21 @@ def cadence_schedule(cadence: str, job: Any, ks: KaizenSettings) -> dg.ScheduleD
         cron_schedule=CRONS[cadence],
         job=job,
         run_config_fn=run_config,
-        execution_timezone=ks.timezone,
-        default_status=_status(ks),
-        description=DESCRIPTIONS[cadence],
+        execution_timezone=settings.kaizen.timezone,
+        default_status=schedule_status(settings),
+        description=f"{DESCRIPTIONS[cadence]} {_CONFIG_NOTE}",
     )
 
 
-def deviation_schedule(job: Any, ks: KaizenSettings) -> dg.ScheduleDefinition:
+def deviation_schedule(job: Any, settings: Settings) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
         name="metric_deviation_schedule",
         cron_schedule="0 * * * *",
         job=job,
-        execution_timezone=ks.timezone,
-        default_status=_status(ks),
-        description="Evaluates the metric-deviation checks every hour (failed checks become alert emails via ops).",
+        execution_timezone=settings.kaizen.timezone,
+        default_status=schedule_status(settings),
+        description="Evaluates the metric-deviation checks every hour (failed checks become alert emails via ops). "
+        + _CONFIG_NOTE,
     )
 
 

@@ -49,7 +49,10 @@ HEALTH_CHECKS: dict[str, tuple[tuple[str, ...], str]] = {
         ("dagster_daemon",),
         "The Dagster daemon heartbeats (without it no schedule or sensor, alerts included, runs).",
     ),
-    "schedules_running": (("schedules",), "No schedule that runs by default has been stopped."),
+    "schedules_running": (
+        ("schedules",),
+        "No schedule that runs by default (data_collection.schedules_running) has been stopped by hand.",
+    ),
     "backups_recent": (("backup_age",), "A verified backup younger than two database.backup_interval_hours."),
     "alert_delivery_ok": (("alert_delivery",), "No alert email is stuck in the outbox (SMTP reachable)."),
 }

@@ -18,9 +18,9 @@ from typing import Any, Literal
 import httpx
 import sqlalchemy as sa
 
-from kaizen_pipeline.clock import utcnow
+from kaizen_pipeline.clock import pipeline_now, utcnow
 from kaizen_pipeline.ops.redact import redact, secret_values
-from kaizen_pipeline.settings import Settings, pipeline_now
+from kaizen_pipeline.settings import Settings
 from kaizen_pipeline.warehouse import Warehouse, to_naive_utc
 from kaizen_pipeline.warehouse.backup.catalogue import newest_verified_backup
 from kaizen_pipeline.warehouse.backup.maintenance import quick_integrity

@@ -1,10 +1,13 @@
-"""Ops jobs and schedules: health every few minutes, backups, weekly maintenance, the daily summary."""
+"""Ops jobs and schedules: health every few minutes, backups, weekly maintenance, the daily summary.
+
+Every schedule is on unless data_collection.schedules_running is false.
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from kaizen_pipeline.ingest.schedules import frequency_cron
+from kaizen_pipeline.ingest.schedules import frequency_cron, schedule_status
 from kaizen_pipeline.instance import ALERT_PRIORITY_TAG
 from kaizen_pipeline.settings import Settings
 
@@ -42,11 +45,8 @@ def hours_cron(hours: int, minute: int = 15) -> str:
 
 
 def build_ops_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
-    status = (
-        dg.DefaultScheduleStatus.RUNNING
-        if settings.ops.schedules_running
-        else dg.DefaultScheduleStatus.STOPPED
-    )
+    status = schedule_status(settings)
+    on = " On unless data_collection.schedules_running is false."
     return [
         dg.ScheduleDefinition(
             name="ops_health_schedule",
@@ -54,7 +54,8 @@ def build_ops_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
             cron_schedule=frequency_cron(settings.ops.health_interval_minutes, "ops.health_interval_minutes"),
             execution_timezone="UTC",
             default_status=status,
-            description=f"health_report every {settings.ops.health_interval_minutes} minutes (ops.health_interval_minutes).",
+            description=f"health_report every {settings.ops.health_interval_minutes} minutes (ops.health_interval_minutes)."
+            + on,
         ),
         dg.ScheduleDefinition(
             name="database_backup_schedule",
@@ -62,7 +63,8 @@ def build_ops_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
             cron_schedule=hours_cron(settings.database.backup_interval_hours),
             execution_timezone="UTC",
             default_status=status,
-            description=f"Verified backup every {settings.database.backup_interval_hours} h (database.backup_interval_hours).",
+            description=f"Verified backup every {settings.database.backup_interval_hours} h (database.backup_interval_hours)."
+            + on,
         ),
         dg.ScheduleDefinition(
             name="warehouse_maintenance_schedule",
@@ -70,7 +72,7 @@ def build_ops_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
             cron_schedule=settings.ops.maintenance_cron,
             execution_timezone="UTC",
             default_status=status,
-            description="Weekly VACUUM/ANALYZE (ops.maintenance_cron).",
+            description="Weekly VACUUM/ANALYZE (ops.maintenance_cron)." + on,
         ),
         dg.ScheduleDefinition(
             name="daily_ops_summary_schedule",
@@ -78,6 +80,6 @@ def build_ops_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
             cron_schedule=settings.ops.daily_summary_cron,
             execution_timezone="UTC",
             default_status=status,
-            description="Daily operations summary (ops.daily_summary_cron).",
+            description="Daily operations summary (ops.daily_summary_cron)." + on,
         ),
     ]

@@ -19,16 +19,22 @@ from kaizen_pipeline.warehouse.backup.maintenance import quick_integrity
 
 
 def build_alert_sensor(settings: Settings) -> dg.SensorDefinition:
-    """The alert sensor; only its tick interval and default status are read at load."""
+    """The alert sensor; only its tick interval and default status are read at load.
+
+    It runs by default unless data_collection.schedules_running is false.
+    """
     status = (
-        dg.DefaultSensorStatus.RUNNING if settings.ops.schedules_running else dg.DefaultSensorStatus.STOPPED
+        dg.DefaultSensorStatus.RUNNING
+        if settings.data_collection.schedules_running
+        else dg.DefaultSensorStatus.STOPPED
     )
 
     @dg.sensor(
         name="alert_sensor",
         minimum_interval_seconds=settings.alerts.sensor_interval_seconds,
         default_status=status,
-        description="Emails failed asset checks and failed runs (deduplicated, grouped per run, repeated, resolved).",
+        description="Emails failed asset checks and failed runs (deduplicated, grouped per run, repeated, "
+        "resolved); ticks every alerts.sensor_interval_seconds, on unless data_collection.schedules_running is false.",
     )
     def alert_sensor(
         context: dg.SensorEvaluationContext, warehouse: WarehouseResource, settings: SettingsResource

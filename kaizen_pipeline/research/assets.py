@@ -8,7 +8,7 @@ import pandas as pd
 import sqlalchemy as sa
 from dagster import AssetExecutionContext
 
-from kaizen_pipeline.clock import buckets, floor_to_bucket
+from kaizen_pipeline.clock import buckets, floor_to_bucket, pipeline_now
 from kaizen_pipeline.reporting import figure_markdown, markdown_table
 from kaizen_pipeline.research.charts import correlation_by_lag_figure, equity_figure, hype_vs_price_figure
 from kaizen_pipeline.research.correlation import hype_price_correlations as correlate
@@ -18,7 +18,7 @@ from kaizen_pipeline.research.pipeline import ResearchConfig, gated_signals, res
 from kaizen_pipeline.research.portfolio import return_correlations, size_portfolio
 from kaizen_pipeline.research.signals import SignalThresholds
 from kaizen_pipeline.resources import SettingsResource, WarehouseResource
-from kaizen_pipeline.settings import Settings, pipeline_now
+from kaizen_pipeline.settings import Settings
 from kaizen_pipeline.warehouse import Warehouse, utcnow
 
 GROUP = "research"

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from kaizen_pipeline.clock import pipeline_now
 from kaizen_pipeline.ingest import quality
 from kaizen_pipeline.ingest.collect import (
     collect_markets,
@@ -22,7 +23,6 @@ from kaizen_pipeline.ingest.queries import X_MAX_QUERY_LENGTH, keyword_query, ma
 from kaizen_pipeline.ingest.simulator.server import SimulatorServer
 from kaizen_pipeline.ingest.simulator.world import DemoWorld
 from kaizen_pipeline.reporting import markdown_table
-from kaizen_pipeline.settings import pipeline_now
 from kaizen_pipeline.warehouse import Warehouse
 from kaizen_pipeline_tests.ingest.conftest import live_settings
 

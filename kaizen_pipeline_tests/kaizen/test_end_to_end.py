@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kaizen_pipeline.clock import pipeline_now
 from kaizen_pipeline.kaizen.assets import ANALYSIS_ASSETS, REPORT_ASSETS, kaizen_metrics
 from kaizen_pipeline.kaizen.defs import build_defs
-from kaizen_pipeline.settings import Settings, pipeline_now
+from kaizen_pipeline.settings import Settings
 from kaizen_pipeline.warehouse import Warehouse
 
 DAYS = 14

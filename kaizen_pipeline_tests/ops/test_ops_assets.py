@@ -47,7 +47,7 @@ def test_schedules_and_alert_sensor_follow_config(monkeypatch: pytest.MonkeyPatc
     sensor = repo.get_sensor_def("alert_sensor")
     assert sensor.minimum_interval_seconds == 60 and sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
-    monkeypatch.setenv("KAIZEN_OPS__SCHEDULES_RUNNING", "false")
+    monkeypatch.setenv("KAIZEN_DATA_COLLECTION__SCHEDULES_RUNNING", "false")
     monkeypatch.setenv("KAIZEN_DATABASE__BACKUP_INTERVAL_HOURS", "6")
     monkeypatch.setenv("KAIZEN_ALERTS__SENSOR_INTERVAL_SECONDS", "120")
     repo = _repo(load_settings())

@@ -1,0 +1,132 @@
+"""Sections of the ingest domain: collection, quality, the APIs, the warehouse, transport and the demo world."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+
+from kaizen_pipeline.settings._base import _Section
+
+
+class DataCollectionSettings(_Section):
+    frequency_minutes: int = Field(15, ge=1, le=1440, description="Ingest schedule period.")
+    min_volume_24h: float = Field(
+        50_000, ge=0, description="Markets below this 24 h volume (USD) are skipped."
+    )
+    min_liquidity: float = Field(0, ge=0, description="Markets below this liquidity (USD) are skipped.")
+    max_markets: int = Field(50, ge=1, le=1000, description="Keep the top N open markets by 24 h volume.")
+    history_days: int = Field(30, ge=1, le=365, description="Price history fetched on the first run.")
+    trade_history_days: int = Field(
+        7, ge=1, le=90, description="Trade volume history fetched on the first run."
+    )
+    max_concurrency: int = Field(16, ge=1, le=256, description="Concurrent per-market requests.")
+    schedules_running: bool = Field(
+        True,
+        description="Default status of every schedule and sensor that runs by default; false stops them all.",
+    )
+
+
+class QualitySettings(_Section):
+    stale_after_minutes: float = Field(
+        30, gt=0, description="Newest data older than this fails the freshness checks."
+    )
+    max_jump_ratio: float = Field(
+        0.5, gt=0, description="Relative change between consecutive prices flagged as a jump."
+    )
+    binary_sum_tolerance: float = Field(
+        0.02, gt=0, lt=1, description="Allowed |YES + NO - 1| at the same timestamp."
+    )
+    gap_factor: float = Field(2.0, ge=1, description="A gap longer than this x fidelity is reported.")
+    tweet_window_slack_minutes: float = Field(5, ge=0)
+
+
+class PolymarketSettings(_Section):
+    gamma_url: str = "https://gamma-api.polymarket.com"
+    clob_url: str = "https://clob.polymarket.com"
+    data_url: str = "https://data-api.polymarket.com"
+    page_size: int = Field(100, ge=1, le=100, description="Gamma keyset page size (the API caps it at 100).")
+    fidelity_minutes: int = Field(15, ge=1, le=1440, description="CLOB price-history resolution.")
+    trades_page_size: int = Field(500, ge=1, le=10_000)
+    markets_rate_limit: int = Field(300, ge=1, description="Gamma /markets requests per 10 s.")
+    prices_history_rate_limit: int = Field(1000, ge=1, description="CLOB /prices-history requests per 10 s.")
+    trades_rate_limit: int = Field(200, ge=1, description="Data API /trades requests per 10 s.")
+
+
+class TwitterSettings(_Section):
+    api_url: str = "https://api.x.com"
+    bearer_token: SecretStr | None = Field(None, description="Env only: KAIZEN_TWITTER__BEARER_TOKEN.")
+    keywords: list[str] = Field(default_factory=lambda: ["polymarket.com", "#Polymarket"])
+    max_tweets_per_query: int = Field(
+        100, ge=10, le=100, description="Page size (max_results) of each search request."
+    )
+    max_pages_per_query: int = Field(10, ge=1, le=100, description="Pagination budget per query and run.")
+    bot_detection: bool = True
+    window_days: int = Field(7, ge=1, le=7, description="Recent search only reaches back 7 days.")
+    rate_limit: int = Field(450, ge=1, description="Requests per 15 minutes.")
+    per_market_queries: bool = Field(True, description="Search each market's question keywords too.")
+
+
+class DatabaseSettings(_Section):
+    url: str | None = Field(
+        None, description="SQLAlchemy URL; overrides path (e.g. postgresql+psycopg2://...)."
+    )
+    path: str = Field("data/warehouse.sqlite", description="SQLite file used when url is empty.")
+    backup_interval_hours: int = Field(24, ge=1, le=24 * 30)
+    backup_dir: str = "data/backups"
+    backup_keep: int = Field(7, ge=1, le=365)
+    max_size_gb: float = Field(5, gt=0)
+    warn_size_gb: float = Field(4, gt=0)
+
+    def sqlalchemy_url(self) -> str:
+        if self.url:
+            return self.url
+        return f"sqlite:///{Path(self.path).expanduser()}"
+
+
+class TransportSettings(_Section):
+    timeout_seconds: float = Field(20.0, gt=0, le=600)
+    max_retries: int = Field(
+        5, ge=0, le=10, description="Retries after the first attempt (1, 2, 4, 8, 16 s)."
+    )
+    backoff_base_seconds: float = Field(1.0, ge=0, le=60)
+    backoff_max_seconds: float = Field(60.0, ge=0)
+    max_rate_limit_wait_seconds: float = Field(
+        900.0, ge=0, description="Longest honoured Retry-After / reset wait."
+    )
+    request_deadline_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="Deadline of one request attempt: connect, headers and the whole body.",
+    )
+
+
+class DemoSettings(_Section):
+    seed: int = 7
+    n_markets: int = Field(50, ge=1, le=500)
+    history_days: int = Field(30, ge=1, le=120)
+    epoch: str = Field("2026-01-01T00:00:00Z", description="Start of the simulated world (UTC).")
+    frozen_now: datetime | None = Field(
+        None,
+        description="Freeze the demo clock at this UTC time (reproducible replays); empty: follow the wall clock.",
+    )
+
+    @model_validator(mode="after")
+    def _frozen_after_epoch(self) -> DemoSettings:
+        try:
+            epoch = datetime.fromisoformat(self.epoch.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"demo.epoch: not an ISO time (got {self.epoch!r})") from None
+        if self.frozen_now is None:
+            return self
+        frozen = self.frozen_now
+        epoch = epoch.astimezone(UTC) if epoch.tzinfo else epoch.replace(tzinfo=UTC)
+        frozen = frozen.astimezone(UTC) if frozen.tzinfo else frozen.replace(tzinfo=UTC)
+        if frozen < epoch:
+            raise ValueError(
+                f"demo.frozen_now ({frozen.isoformat()}) is before demo.epoch ({epoch.isoformat()}); "
+                "the frozen clock must be at or after the start of the simulated world"
+            )
+        return self

@@ -1,0 +1,76 @@
+"""Sections of the ops domain: alert emails, logging, and the health monitor and ops schedules."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, model_validator
+
+from kaizen_pipeline.settings._base import _reject_moved, _Section
+
+
+class AlertSettings(_Section):
+    enabled: bool = True
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "ssl"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = Field(None, description="Env only: KAIZEN_ALERTS__SMTP_PASSWORD.")
+    sender: str = "kaizen-pipeline@localhost"
+    recipients: list[str] = Field(default_factory=list)
+    escalation_recipients: list[str] = Field(default_factory=list)
+    repeat_interval_minutes: int = Field(240, ge=1)
+    ui_base_url: str = "http://127.0.0.1:3000"
+    smtp_timeout_seconds: float = Field(
+        20, gt=0, le=300, description="Connect/command timeout of one SMTP send."
+    )
+    sensor_interval_seconds: int = Field(
+        60, ge=10, le=3600, description="Minimum time between alert sensor ticks."
+    )
+    initial_lookback_minutes: int = Field(
+        60, ge=0, le=10_080, description="Runs the alert sensor reads back on its first tick (no cursor yet)."
+    )
+    run_failure_priority: Literal["critical", "warning", "info"] = Field(
+        "warning", description="Priority of a failed-run alert (critical also goes to escalation_recipients)."
+    )
+    retry_base_seconds: int = Field(
+        60, ge=1, le=86_400, description="First retry delay of a failed send; doubles."
+    )
+    retry_max_seconds: int = Field(3600, ge=1, le=86_400, description="Longest retry delay of a failed send.")
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_logs: bool = True
+    log_dir: str = "data/logs"
+    retention_days: int = Field(30, ge=1, le=3650)
+
+
+class OpsSettings(_Section):
+    """Health monitor thresholds and the ops schedules (alerts, database and logging have their own sections).
+
+    Whether the schedules run by default is data_collection.schedules_running.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: Any) -> Any:
+        return _reject_moved(data, "ops")
+
+    health_interval_minutes: int = Field(5, ge=1, le=1440, description="health_report schedule period.")
+    min_free_disk_mb: int = Field(
+        500, ge=0, description="Free disk below this (warehouse, backups, logs): error."
+    )
+    api_probe_timeout_seconds: float = Field(
+        5, gt=0, le=120, description="Timeout of one API reachability probe."
+    )
+    health_history_days: int = Field(
+        30, ge=1, le=3650, description="health_report rows older than this are pruned."
+    )
+    maintenance_cron: str = Field("30 3 * * 0", description="Weekly VACUUM/ANALYZE (cron, UTC).")
+    daily_summary_cron: str = Field("15 0 * * *", description="daily_ops_summary schedule (cron, UTC).")
+    max_runtime_seconds: int = Field(
+        3600,
+        ge=60,
+        description="Every job's dagster/max_runtime tag: run monitoring fails a run still going after this.",
+    )

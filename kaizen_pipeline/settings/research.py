@@ -1,0 +1,123 @@
+"""Sections of the research domain: signal thresholds, risk limits, and the research layer's windows and weights."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from kaizen_pipeline.settings._base import _Section
+
+
+class SignalSettings(_Section):
+    rvr_threshold: float = Field(2.0, gt=0, le=100)
+    roc_threshold: float = Field(0.10, gt=0, le=10)
+    hype_threshold: float = Field(70, ge=0, le=100)
+    max_position_pct: float = Field(5, gt=0, le=100)
+    max_exposure_pct: float = Field(25, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _position_within_exposure(self) -> SignalSettings:
+        if self.max_position_pct > self.max_exposure_pct:
+            raise ValueError("max_position_pct must not exceed max_exposure_pct")
+        return self
+
+
+class RiskSettings(_Section):
+    daily: float = Field(0.05, gt=0, le=1, description="Daily realised loss limit (fraction of equity).")
+    weekly: float = Field(0.10, gt=0, le=1)
+    monthly: float = Field(0.20, gt=0, le=1)
+    circuit_breaker: float = Field(0.15, gt=0, le=1, description="Drawdown that halts new signals.")
+
+
+class ResearchSettings(_Section):
+    """Windows, weights and limits of the research layer (hype, features, correlations, sizing)."""
+
+    # market features (all windows in buckets of data_collection.frequency_minutes)
+    rvr_recent_buckets: int = Field(
+        4, ge=1, le=672, description="RVR numerator: mean volume of the last N buckets."
+    )
+    rvr_baseline_buckets: int = Field(
+        96,
+        ge=2,
+        le=2880,
+        description="RVR denominator: mean volume of the N buckets before the recent window.",
+    )
+    rvr_min_periods: int = Field(
+        24, ge=1, description="Baseline buckets with data needed before RVR is defined."
+    )
+    roc_lookback_buckets: int = Field(
+        4, ge=1, le=2880, description="ROC lookback k: (p_t - p_{t-k}) / p_{t-k}."
+    )
+    volatility_window_buckets: int = Field(96, ge=2, le=2880, description="Realized-volatility window.")
+    price_ffill_limit_buckets: int = Field(
+        8, ge=0, le=2880, description="Carry a price forward at most N buckets."
+    )
+    # hype
+    hype_window_buckets: int = Field(
+        192, ge=4, le=2880, description="Trailing distribution the hype index ranks against."
+    )
+    hype_min_periods: int = Field(
+        24, ge=1, description="Trailing buckets needed before the hype index is defined."
+    )
+    weight_like: float = Field(1.0, ge=0, description="Engagement weight of a like.")
+    weight_repost: float = Field(2.0, ge=0, description="Engagement weight of a repost (retweet).")
+    weight_reply: float = Field(3.0, ge=0, description="Engagement weight of a reply.")
+    weight_quote: float = Field(3.0, ge=0, description="Engagement weight of a quote.")
+    hype_weight_posts: float = Field(1.0, ge=0, description="Raw hype: weight of log(1 + human posts).")
+    hype_weight_authors: float = Field(
+        1.0, ge=0, description="Raw hype: weight of log(1 + unique human authors)."
+    )
+    hype_weight_engagement: float = Field(
+        0.5, ge=0, description="Raw hype: weight of log(1 + weighted engagement)."
+    )
+    hype_weight_sentiment: float = Field(0.5, ge=0, description="Raw hype: weight of |mean VADER compound|.")
+    bot_min_account_age_days: float = Field(30, ge=0, description="Younger accounts get the age flag.")
+    bot_min_follower_ratio: float = Field(
+        0.1, ge=0, description="followers/following below this gets the ratio flag."
+    )
+    bot_max_posts_per_day: float = Field(
+        100, gt=0, description="Lifetime posts per day above this gets the rate flag."
+    )
+    bot_duplicate_min: int = Field(
+        3, ge=2, description="An author's N-th post of the same text gets the duplicate flag."
+    )
+    bot_min_flags: int = Field(2, ge=1, le=4, description="A post is bot-like with at least this many flags.")
+    exclude_ambiguous_posts: bool = Field(
+        True, description="Leave out posts matched by several markets' queries without a market link."
+    )
+    # hype-price correlation
+    corr_max_lag: int = Field(
+        8, ge=1, le=96, description="Lags -L..L of the cross-correlation; Granger max lag L."
+    )
+    corr_min_samples: int = Field(
+        200, ge=20, description="Fewer paired buckets: no estimate is called significant."
+    )
+    corr_bh_alpha: float = Field(0.05, gt=0, lt=1, description="Benjamini-Hochberg false discovery rate.")
+    corr_prewhiten_order: int = Field(
+        0, ge=0, le=8, description="AR order of the pre-whitening filter (0: off)."
+    )
+    corr_winsor_mad: float = Field(
+        5.0, ge=0, le=100, description="Clip returns at median +- k x MAD (0: off)."
+    )
+    corr_hype_column: Literal["post_count", "raw_hype", "hype_index"] = Field(
+        "post_count", description="hype_scores column correlated with returns (bot-filtered post count)."
+    )
+    # signals, risk and sizing
+    signal_hold_buckets: int = Field(
+        16,
+        ge=1,
+        le=2880,
+        description="The one holding horizon in buckets: time exit of the backtest and the paper book, "
+        "and the horizon signal_hit_rate scores at.",
+    )
+    kelly_fraction: float = Field(0.25, gt=0, le=1, description="Fraction of the full Kelly stake.")
+    edge_per_strength: float = Field(
+        0.10, ge=0, le=1, description="Estimated edge = strength x this (see README)."
+    )
+    max_category_pct: float = Field(20, gt=0, le=100, description="Cap on the summed weight of one category.")
+    correlation_window_buckets: int = Field(672, ge=10, le=2880, description="Returns used for the shrink.")
+    bankroll_usd: float = Field(10_000, gt=0, description="Equity that target weights are converted with.")
+    risk_reset_at: str | None = Field(
+        None, description="ISO time: limits and the circuit breaker tripped before it are reset."
+    )
