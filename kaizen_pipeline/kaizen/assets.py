@@ -8,6 +8,7 @@ from pydantic import Field
 
 from kaizen_pipeline.instance import instance_history
 from kaizen_pipeline.kaizen import loop
+from kaizen_pipeline.kaizen.charts import forecast_figure
 from kaizen_pipeline.kaizen.reports import CADENCES
 from kaizen_pipeline.reporting import figure_markdown, markdown_table
 from kaizen_pipeline.resources import SettingsResource, WarehouseResource
@@ -153,9 +154,7 @@ def metric_forecasts(
         if len(mase):
             meta["mean_mase"] = dg.MetadataValue.float(float(mase.mean()))
         if result.charts:
-            meta["chart"] = dg.MetadataValue.md(
-                figure_markdown(loop.forecast_figure(result.charts), "forecasts")
-            )
+            meta["chart"] = dg.MetadataValue.md(figure_markdown(forecast_figure(result.charts), "forecasts"))
     return dg.MaterializeResult(metadata=meta)
 
 

@@ -441,31 +441,6 @@ def compute_forecasts(wh: Warehouse, settings: Settings) -> ForecastsResult:
     )
 
 
-def forecast_figure(charts: list[ForecastChart]) -> Any:
-    """History, forecast mean, interval and deviation line of the charted metrics (one panel each)."""
-    import matplotlib.pyplot as plt
-
-    from kaizen_pipeline import reporting  # noqa: F401  (sets the headless backend)
-
-    fig, axes = plt.subplots(len(charts), 1, figsize=(8, 2.6 * len(charts)), squeeze=False)
-    for ax, chart in zip(axes[:, 0], charts, strict=True):
-        prob, name, values, forecast, line, days = (
-            chart.max_probability, chart.metric, chart.values, chart.forecast, chart.deviation_line, chart.days
-        )  # fmt: skip
-        shown = values.iloc[-90:]
-        ax.plot(shown.index, shown.to_numpy(), color="tab:blue", lw=1.2, label="history")
-        ax.plot(days, forecast.mean, color="tab:orange", lw=1.2, label="forecast")
-        ax.fill_between(
-            days, forecast.lower, forecast.upper, color="tab:orange", alpha=0.25, label="interval"
-        )
-        ax.axhline(line, color="tab:red", ls="--", lw=1, label="deviation line")
-        ax.set_title(f"{name} ({forecast.model.label}); P(deviation) up to {prob:.0%}", fontsize=9)
-        ax.tick_params(labelsize=7)
-        ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    return fig
-
-
 # --- bottleneck -------------------------------------------------------------------------------
 
 
