@@ -101,7 +101,8 @@ def kaizen_metrics(
 def metric_trends(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
-    """Trend of each metric: Sen's slope per day with its Mann-Kendall significance, and week-over-week change."""
+    """Trend of each metric over kaizen.history_days (at least kaizen.min_trend_points points): Sen's slope per
+    day with its Mann-Kendall significance at kaizen.trend_alpha, and week-over-week change."""
     result = loop.compute_trends(warehouse.get(), settings.get())
     cols = ["metric", "verdict", "slope_per_day", "p_value", "n_points", "wow_change", "wow_pct_change"]
     shown = result.frame[cols] if not result.frame.empty else result.frame
@@ -114,7 +115,8 @@ def metric_trends(
 def improvement_impact(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
-    """Measured effect of each shipped improvement (Welch t-test, CI), its ROI and the accuracy of its prediction."""
+    """Measured effect of each shipped improvement (Welch t-test over kaizen.impact_window_days before and after
+    shipping, at kaizen.impact_alpha, CI), its ROI and the accuracy of its prediction."""
     result = loop.compute_impacts(warehouse.get(), settings.get())
     meta: dict[str, object] = {"rows_written": result.rows, **_notes(result.notes)}
     if not result.frame.empty:
@@ -140,7 +142,7 @@ def metric_forecasts(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
     """ARIMA forecasts (kaizen.forecast_horizon_days) with intervals per metric, what-ifs for proposed improvements, early warnings,
-    anomalies and rolling-origin MASE; charts the metrics closest to deviating."""
+    anomalies and rolling-origin MASE; charts the kaizen.chart_metrics metrics closest to deviating."""
     result = loop.compute_forecasts(warehouse.get(), settings.get())
     meta: dict[str, object] = {"rows_written": result.rows, **_notes(result.notes)}
     if not result.frame.empty:
@@ -163,7 +165,7 @@ def bottleneck(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
     """The one current constraint, explained, with the rankings that led to it: pipeline steps by critical-path
-    share and failures, metrics by importance-weighted gap to target."""
+    share and failures over kaizen.bottleneck_window_days, metrics by importance-weighted gap to target."""
     current = settings.get()
     ks = current.kaizen
     end = pipeline_now(current)
@@ -226,7 +228,8 @@ def recommendations(
 def resource_plan(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
-    """The improvements that maximise expected return within the period's hours and money (exact knapsack)."""
+    """The improvements that maximise expected return within kaizen.budget_hours and kaizen.budget_money per
+    kaizen.budget_period (exact knapsack)."""
     current = settings.get()
     result = loop.compute_resource_plan(warehouse.get(), current)
     meta: dict[str, object] = {"rows_written": result.rows, **_notes(result.notes)}

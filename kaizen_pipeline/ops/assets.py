@@ -50,7 +50,10 @@ HEALTH_CHECKS: dict[str, tuple[tuple[str, ...], str]] = {
         "The Dagster daemon heartbeats (without it no schedule or sensor, alerts included, runs).",
     ),
     "schedules_running": (("schedules",), "No schedule that runs by default has been stopped."),
-    "backups_recent": (("backup_age",), "A verified backup younger than two database.backup_interval_hours."),
+    "backups_recent": (
+        ("backup_age",),
+        "A verified backup younger than twice database.backup_interval_hours.",
+    ),
     "alert_delivery_ok": (("alert_delivery",), "No alert email is stuck in the outbox (SMTP reachable)."),
 }
 
@@ -186,7 +189,7 @@ def database_backup(
 
 @dg.asset(group_name=GROUP)
 def warehouse_maintenance(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Weekly upkeep: SQLite checkpoint, VACUUM and ANALYZE (PostgreSQL: VACUUM ANALYZE)."""
+    """Upkeep on ops.maintenance_cron: SQLite checkpoint, VACUUM and ANALYZE (PostgreSQL: VACUUM ANALYZE)."""
     ran_at = utcnow().replace(microsecond=0)
     result = maintain_warehouse(warehouse.connect_url())
     row = {

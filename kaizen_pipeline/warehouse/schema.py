@@ -226,7 +226,11 @@ market_features = sa.Table(
     sa.Column("volume_usd", sa.Float, comment="traded USD; NULL before trade history"),
     sa.Column("rvr", sa.Float, comment="relative volume ratio: recent mean volume / trailing mean"),
     sa.Column("roc", sa.Float, comment="rate of change (p_t - p_{t-k}) / p_{t-k}"),
-    sa.Column("volatility", sa.Float, comment="std of 15-minute returns over the trailing window"),
+    sa.Column(
+        "volatility",
+        sa.Float,
+        comment="std of per-bucket returns over the last research.volatility_window_buckets buckets",
+    ),
     sa.Column("spread", sa.Float, comment="best ask - best bid as of the latest market snapshot"),
     sa.Column("liquidity", sa.Float, comment="USD liquidity as of the latest market snapshot"),
     sa.Column("hype_index", sa.Float, comment="hype_scores.hype_index; NULL outside the X window"),
