@@ -13,6 +13,7 @@ from kaizen_pipeline.ops import defs as ops_defs
 from kaizen_pipeline.research import defs as research_defs
 from kaizen_pipeline.resources import build_resources
 from kaizen_pipeline.settings import Settings, get_settings
+from kaizen_pipeline.table_docs import document_tables
 
 DOMAINS = (ingest_defs, research_defs, backtest_defs, kaizen_defs, ops_defs)
 
@@ -82,17 +83,28 @@ def with_run_limits(defs: dg.Definitions, settings: Settings) -> dg.Definitions:
         s.with_updated_jobs([jobs.get(j.name, j) for j in s.jobs]) if s.has_jobs else s
         for s in defs.sensors or []
     ]
-    return dg.Definitions(
+    return rebuilt(defs, jobs=list(jobs.values()), schedules=schedules, sensors=sensors)
+
+
+def rebuilt(defs: dg.Definitions, **changes: Any) -> dg.Definitions:
+    """A copy of ``defs`` with some of its fields replaced."""
+    fields = dict(
         assets=defs.assets,
         asset_checks=defs.asset_checks,
-        jobs=list(jobs.values()),
-        schedules=schedules,
-        sensors=sensors,
+        jobs=defs.jobs,
+        schedules=defs.schedules,
+        sensors=defs.sensors,
         resources=defs.resources,
         loggers=defs.loggers,
         executor=defs.executor,
         metadata=defs.metadata,
     )
+    return dg.Definitions(**(fields | changes))
+
+
+def with_table_docs(defs: dg.Definitions) -> dg.Definitions:
+    """Every asset that writes warehouse tables documents their columns (see kaizen_pipeline.table_docs)."""
+    return rebuilt(defs, assets=document_tables(defs.assets or []))
 
 
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
@@ -107,7 +119,7 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
     merged = dg.Definitions.merge(
         merged, dg.Definitions(jobs=[main_job], resources=build_resources(settings, pinned=pinned))
     )
-    return with_run_limits(merged, settings)
+    return with_run_limits(with_table_docs(merged), settings)
 
 
 defs = build_defs()

@@ -1,6 +1,7 @@
 """Shared renderers for Dagster metadata: markdown tables and PNG charts as base64 markdown images.
 
-Pure module (no Dagster import); every domain's assets use these two functions.
+Pure module (no Dagster import); every domain's assets use these two functions, and every domain's
+``charts.py`` takes ``plt`` from here so the headless backend is chosen in one place.
 """
 
 from __future__ import annotations

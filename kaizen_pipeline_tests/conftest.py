@@ -14,6 +14,14 @@ from kaizen_pipeline.warehouse import Warehouse
 from kaizen_pipeline.warehouse.schema import metadata
 
 POSTGRES_ENV = "KAIZEN_TEST_POSTGRES_URL"
+# Read at import: the autouse kaizen_env fixture clears KAIZEN_* variables before each test runs.
+UPDATE_SNAPSHOTS = os.environ.get("KAIZEN_UPDATE_SNAPSHOTS", "") == "1"
+
+
+@pytest.fixture
+def update_snapshots() -> bool:
+    """True when KAIZEN_UPDATE_SNAPSHOTS=1: snapshot tests rewrite their files instead of failing."""
+    return UPDATE_SNAPSHOTS
 
 
 @pytest.fixture(autouse=True)

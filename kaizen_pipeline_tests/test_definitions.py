@@ -12,7 +12,7 @@ from kaizen_pipeline.settings import ConfigError, load_settings
 
 PACKAGE = Path(__file__).resolve().parents[1] / "kaizen_pipeline"
 WIRING = {"assets.py", "checks.py", "schedules.py", "sensors.py", "jobs.py", "defs.py", "definitions.py",
-          "resources.py", "cli.py", "__init__.py", "instance.py"}  # fmt: skip
+          "resources.py", "cli.py", "__init__.py", "instance.py", "table_docs.py"}  # fmt: skip
 # Where the settings may be loaded from config.yaml and the environment directly: the resource, the code
 # location at load, the log handler dagster.yaml builds, the CLIs. Everything else gets them passed
 # or from the SettingsResource.
@@ -101,3 +101,17 @@ def test_a_database_password_in_config_yaml_is_refused(
     with pytest.raises(ConfigError, match="database.url: a password belongs in KAIZEN_DATABASE__URL") as err:
         build_resources(load_settings())
     assert "hunter2" not in str(err.value)
+
+
+def test_one_group_per_domain_kinds_not_compute_kind_and_string_deps_across_domains() -> None:
+    from kaizen_pipeline.definitions import DOMAINS
+
+    settings = load_settings()
+    for domain in DOMAINS:
+        name = domain.__name__.split(".")[-2]
+        groups = {spec.group_name for a in domain.build_defs(settings).assets or [] for spec in a.specs}
+        assert groups == {name}, (name, groups)
+    sources = {p.relative_to(PACKAGE): p.read_text() for p in PACKAGE.rglob("*.py")}
+    assert [str(p) for p, text in sources.items() if "compute_kind" in text] == []
+    # other domains' assets are named by key string in deps (not AssetKey constants)
+    assert [str(p) for p, text in sources.items() if p.name == "assets.py" and "dg.AssetKey(" in text] == []

@@ -15,15 +15,15 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from kaizen_pipeline.backtest.book import BookConfig, build_book
-from kaizen_pipeline.backtest.load import BacktestInputs, load_inputs, write_slice
-from kaizen_pipeline.backtest.metrics import METRIC_COLUMNS
-from kaizen_pipeline.backtest.monte_carlo import MonteCarloConfig, monte_carlo_study
-from kaizen_pipeline.backtest.plots import (
+from kaizen_pipeline.backtest.charts import (
     equity_drawdown_figure,
     monte_carlo_figure,
     sensitivity_figure,
     walk_forward_figure,
 )
+from kaizen_pipeline.backtest.load import BacktestInputs, load_inputs, write_slice
+from kaizen_pipeline.backtest.metrics import METRIC_COLUMNS
+from kaizen_pipeline.backtest.monte_carlo import MonteCarloConfig, monte_carlo_study
 from kaizen_pipeline.backtest.run import BookRun, run_book
 from kaizen_pipeline.backtest.sensitivity import SensitivityConfig, sensitivity_table
 from kaizen_pipeline.backtest.stress import StressConfig, stress_scenarios

@@ -1,8 +1,8 @@
 """Sensitivity analysis: how the backtest's metrics move when one knob moves (pure).
 
-One knob at a time from the baseline: fees and slippage times each of ``cost_multipliers``
-(0.5, 2, 4), and each signal threshold (RVR, ROC, hype) times (1 + c) for c in
-``threshold_changes`` (-20 %, +20 %). Threshold rows re-derive the signals with the research
+One knob at a time from the baseline: fees and slippage times each of
+``backtest.sensitivity.cost_multipliers``, and each signal threshold (RVR, ROC, hype) times (1 + c)
+for c in ``backtest.sensitivity.threshold_changes``. Threshold rows re-derive the signals with the research
 signal rule, so the whole table (baseline included) is built on rule-derived signals: every row
 differs from the baseline in exactly one knob.
 """

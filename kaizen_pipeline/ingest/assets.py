@@ -94,7 +94,7 @@ def _collect_and_describe(
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(group_name=GROUP, compute_kind="polymarket")
+@dg.asset(group_name=GROUP, kinds={"polymarket"})
 def polymarket_markets(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
@@ -105,7 +105,7 @@ def polymarket_markets(
     return _materialize(context, collect_markets, warehouse, settings)
 
 
-@dg.asset(group_name=GROUP, compute_kind="polymarket", deps=[polymarket_markets])
+@dg.asset(group_name=GROUP, kinds={"polymarket"}, deps=[polymarket_markets])
 def market_prices(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
@@ -113,7 +113,7 @@ def market_prices(
     return _materialize(context, collect_prices, warehouse, settings)
 
 
-@dg.asset(group_name=GROUP, compute_kind="polymarket", deps=[polymarket_markets])
+@dg.asset(group_name=GROUP, kinds={"polymarket"}, deps=[polymarket_markets])
 def trade_volumes(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
@@ -121,7 +121,7 @@ def trade_volumes(
     return _materialize(context, collect_trade_volumes, warehouse, settings)
 
 
-@dg.asset(group_name=GROUP, compute_kind="x", deps=[polymarket_markets])
+@dg.asset(group_name=GROUP, kinds={"x"}, deps=[polymarket_markets])
 def tweets(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:

@@ -1,8 +1,9 @@
 """The one HTTP transport every client uses: timeouts, retries with backoff, rate limits, concurrency.
 
 Retries: connect errors, timeouts, dropped connections, 5xx, 429 and undecodable (truncated) JSON
-are retried with exponential backoff ``base * 2**attempt`` (1, 2, 4, 8, 16 s by default) plus up to
-10% jitter, then the call fails with :class:`ApiError`. A 429 waits at least as long as the server
+are retried (``transport.max_retries`` times) with exponential backoff
+``transport.backoff_base_seconds * 2**attempt``, capped at ``transport.backoff_max_seconds``, plus up
+to 10% jitter, then the call fails with :class:`ApiError`. A 429 waits at least as long as the server
 asks (``Retry-After`` seconds or HTTP date, or X's ``x-rate-limit-reset`` unix time).
 Deadlines: each attempt (connect, headers and the whole body) must finish within
 ``request_deadline`` seconds, so a server trickling bytes cannot hold a request; a deadline hit is a

@@ -9,6 +9,7 @@ from pydantic import Field
 from kaizen_pipeline.clock import pipeline_now
 from kaizen_pipeline.instance import instance_history
 from kaizen_pipeline.kaizen import loop
+from kaizen_pipeline.kaizen.charts import forecast_figure
 from kaizen_pipeline.kaizen.reports import CADENCES
 from kaizen_pipeline.reporting import figure_markdown, markdown_table
 from kaizen_pipeline.resources import SettingsResource, WarehouseResource
@@ -70,7 +71,7 @@ def kaizen_metrics(
     wh = warehouse.get()
     as_of = parse_as_of(config.as_of) or pipeline_now(current)
     total = 0
-    last = loop.StepResult()
+    last = loop.MetricsResult()
     days = []
     for back in range(config.backfill_days, -1, -1):
         end = as_of - timedelta(days=back)
@@ -83,7 +84,7 @@ def kaizen_metrics(
         )
         last = loop.collect_metrics(wh, current, end, history)
         total += last.rows
-        days.append(f"{last.extra['day']:%Y-%m-%d}")
+        days.append(f"{last.day:%Y-%m-%d}")
     context.log.info(f"kaizen_metrics: {total} readings for {len(days)} day(s), newest {days[-1]}")
     return dg.MaterializeResult(
         metadata={
@@ -100,7 +101,8 @@ def kaizen_metrics(
 def metric_trends(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
-    """Trend of each metric: Sen's slope per day with its Mann-Kendall significance, and week-over-week change."""
+    """Trend of each metric over kaizen.history_days (at least kaizen.min_trend_points points): Sen's slope per
+    day with its Mann-Kendall significance at kaizen.trend_alpha, and week-over-week change."""
     result = loop.compute_trends(warehouse.get(), settings.get())
     cols = ["metric", "verdict", "slope_per_day", "p_value", "n_points", "wow_change", "wow_pct_change"]
     shown = result.frame[cols] if not result.frame.empty else result.frame
@@ -113,7 +115,8 @@ def metric_trends(
 def improvement_impact(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
-    """Measured effect of each shipped improvement (Welch t-test, CI), its ROI and the accuracy of its prediction."""
+    """Measured effect of each shipped improvement (Welch t-test over kaizen.impact_window_days before and after
+    shipping, at kaizen.impact_alpha, CI), its ROI and the accuracy of its prediction."""
     result = loop.compute_impacts(warehouse.get(), settings.get())
     meta: dict[str, object] = {"rows_written": result.rows, **_notes(result.notes)}
     if not result.frame.empty:
@@ -124,12 +127,13 @@ def improvement_impact(
             if c in result.frame.columns
         ]  # fmt: skip
         meta["impacts"] = _md(result.frame[cols])
-        acc = result.extra["accuracy"]
-        meta |= {
-            "validated": acc.validated,
-            "mean_relative_bias": dg.MetadataValue.float(acc.mean_relative_bias),
-            "mape_pct": dg.MetadataValue.float(acc.mape),
-        }
+        acc = result.accuracy
+        if acc is not None:
+            meta |= {
+                "validated": acc.validated,
+                "mean_relative_bias": dg.MetadataValue.float(acc.mean_relative_bias),
+                "mape_pct": dg.MetadataValue.float(acc.mape),
+            }
     return dg.MaterializeResult(metadata=meta)
 
 
@@ -138,7 +142,7 @@ def metric_forecasts(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
     """ARIMA forecasts (kaizen.forecast_horizon_days) with intervals per metric, what-ifs for proposed improvements, early warnings,
-    anomalies and rolling-origin MASE; charts the metrics closest to deviating."""
+    anomalies and rolling-origin MASE; charts the kaizen.chart_metrics metrics closest to deviating."""
     result = loop.compute_forecasts(warehouse.get(), settings.get())
     meta: dict[str, object] = {"rows_written": result.rows, **_notes(result.notes)}
     if not result.frame.empty:
@@ -147,13 +151,12 @@ def metric_forecasts(
                 "max_deviation_probability", "mase", "naive_mase", "anomalies"]  # fmt: skip
         meta["forecasts"] = _md(summary[cols])
         meta["early_warnings"] = int(summary["early_warning"].sum())
-        meta["anomalies"] = _md(result.extra["anomalies"], max_rows=15)
+        meta["anomalies"] = _md(result.anomalies, max_rows=15)
         mase = pd.to_numeric(summary["mase"], errors="coerce").dropna()
         if len(mase):
             meta["mean_mase"] = dg.MetadataValue.float(float(mase.mean()))
-        charts = result.extra["charts"]
-        if charts:
-            meta["chart"] = dg.MetadataValue.md(figure_markdown(loop.forecast_figure(charts), "forecasts"))
+        if result.charts:
+            meta["chart"] = dg.MetadataValue.md(figure_markdown(forecast_figure(result.charts), "forecasts"))
     return dg.MaterializeResult(metadata=meta)
 
 
@@ -162,7 +165,7 @@ def bottleneck(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
     """The one current constraint, explained, with the rankings that led to it: pipeline steps by critical-path
-    share and failures, metrics by importance-weighted gap to target."""
+    share and failures over kaizen.bottleneck_window_days, metrics by importance-weighted gap to target."""
     current = settings.get()
     ks = current.kaizen
     end = pipeline_now(current)
@@ -174,7 +177,8 @@ def bottleneck(
         freshness_assets=[],
         include_checks=False,
     )
-    result, constraint = loop.compute_bottleneck(warehouse.get(), current, history.steps)
+    result = loop.compute_bottleneck(warehouse.get(), current, history.steps)
+    constraint = result.constraint
     meta: dict[str, object] = {"rows_written": result.rows, **_notes(result.notes)}
     if constraint is not None:
         meta |= {
@@ -182,8 +186,8 @@ def bottleneck(
             "constraint_kind": constraint.kind,
             "constraint_metric": constraint.metric or "",
             "explanation": dg.MetadataValue.md(constraint.explanation),
-            "step_ranking": _md(result.extra["steps"], max_rows=10),
-            "metric_ranking": _md(result.extra["metrics"], max_rows=15),
+            "step_ranking": _md(result.steps, max_rows=10),
+            "metric_ranking": _md(result.metrics, max_rows=15),
         }
     return dg.MaterializeResult(metadata=meta)
 
@@ -198,10 +202,10 @@ def learning_velocity(
     if not result.frame.empty:
         recent = result.frame.tail(4)
         meta["validated_per_week_last_4"] = dg.MetadataValue.float(float(recent["validated"].sum() / 4))
-    trend = result.extra["trend"]
+    trend = result.error_trend
     if trend:
-        meta["error_slope_per_week"] = dg.MetadataValue.float(trend["slope_per_week"])
-        meta["error_slope_p_value"] = dg.MetadataValue.float(trend["p_value"])
+        meta["error_slope_per_week"] = dg.MetadataValue.float(trend.slope_per_week)
+        meta["error_slope_p_value"] = dg.MetadataValue.float(trend.p_value)
     return dg.MaterializeResult(metadata=meta)
 
 
@@ -224,11 +228,12 @@ def recommendations(
 def resource_plan(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
-    """The improvements that maximise expected return within the period's hours and money (exact knapsack)."""
+    """The improvements that maximise expected return within kaizen.budget_hours and kaizen.budget_money per
+    kaizen.budget_period (exact knapsack)."""
     current = settings.get()
     result = loop.compute_resource_plan(warehouse.get(), current)
     meta: dict[str, object] = {"rows_written": result.rows, **_notes(result.notes)}
-    plan = result.extra.get("plan")
+    plan = result.plan
     if plan is not None:
         ks = current.kaizen
         meta |= {
@@ -250,13 +255,13 @@ def feedback_summary(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     result = loop.compute_feedback_summary(warehouse.get())
     meta: dict[str, object] = {
         "rows_written": result.rows,
-        "responses": result.extra["responses"],
+        "responses": result.responses,
         "weekly": _md(result.frame, max_rows=26),
     }
-    trend = result.extra["trend"]
+    trend = result.rating_trend
     if trend:
-        meta["rating_slope_per_week"] = dg.MetadataValue.float(trend["slope_per_week"])
-        meta["rating_slope_p_value"] = dg.MetadataValue.float(trend["p_value"])
+        meta["rating_slope_per_week"] = dg.MetadataValue.float(trend.slope_per_week)
+        meta["rating_slope_p_value"] = dg.MetadataValue.float(trend.p_value)
     return dg.MaterializeResult(metadata=meta)
 
 
@@ -286,11 +291,10 @@ def _report_asset(cadence: str) -> dg.AssetsDefinition:
         settings: SettingsResource,
     ) -> dg.MaterializeResult:
         result = loop.build_report(warehouse.get(), settings.get(), cadence, parse_as_of(config.as_of))
-        if not result.extra:
+        if result.markdown is None or result.headline is None:
             return dg.MaterializeResult(metadata=_notes(result.notes))
-        headline = result.extra["headline"]
         return dg.MaterializeResult(
-            metadata={"report": dg.MetadataValue.md(result.extra["markdown"]), **headline}
+            metadata={"report": dg.MetadataValue.md(result.markdown), **result.headline}
         )
 
     return _report

@@ -25,7 +25,8 @@ def build_deviation_checks(ks: KaizenSettings) -> dg.AssetChecksDefinition:
             asset=ASSET,
             description=(
                 f"{m.description or m.name}: deviates when {'below' if m.direction == 'higher' else 'above'} "
-                f"{'factor x target' if m.direction == 'higher' else 'target / factor'} (target {m.target:g} {m.unit})."
+                f"{'kaizen.deviation_factor x target' if m.direction == 'higher' else 'target / kaizen.deviation_factor'}"
+                f" (target: this metric's kaizen.metrics target, now {m.target:g} {m.unit})."
             ),
             metadata={"metric": m.name, "severity": m.severity, "priority": m.severity, "owner": m.owner},
         )

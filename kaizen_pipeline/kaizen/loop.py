@@ -20,6 +20,7 @@ from kaizen_pipeline.kaizen import collect, store
 from kaizen_pipeline.kaizen.bottleneck import Constraint, choose_constraint, outcome_ranking, pipeline_ranking
 from kaizen_pipeline.kaizen.feedback import rating_trend, weekly_summary
 from kaizen_pipeline.kaizen.forecasting import (
+    Forecast,
     apply_effect,
     detect_anomalies,
     early_warning,
@@ -27,6 +28,7 @@ from kaizen_pipeline.kaizen.forecasting import (
     rolling_origin_accuracy,
 )
 from kaizen_pipeline.kaizen.improvements import (
+    AccuracySummary,
     accuracy_summary,
     bias_factor,
     error_trend,
@@ -34,7 +36,7 @@ from kaizen_pipeline.kaizen.improvements import (
     learning_velocity,
     measure_impact,
 )
-from kaizen_pipeline.kaizen.planning import recommend, resource_plan
+from kaizen_pipeline.kaizen.planning import Plan, recommend, resource_plan
 from kaizen_pipeline.kaizen.registry import deviation_line, registry
 from kaizen_pipeline.kaizen.reports import ReportInputs, render_report
 from kaizen_pipeline.kaizen.trends import metric_trend_row
@@ -57,14 +59,112 @@ class InstanceHistory:
     latest_ingest: datetime | None = None
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class StepResult:
-    """What an asset wrote and what to show about it."""
+    """What an asset wrote and what to show about it; each step's result adds its own typed fields."""
 
     rows: int = 0
     frame: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricsResult(StepResult):
+    """kaizen_metrics: the metric day recorded and why each skipped metric was skipped."""
+
+    day: datetime | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrendsResult(StepResult):
+    """metric_trends: one row per metric with enough points."""
+
+
+@dataclass(frozen=True)
+class ForecastChart:
+    """One charted metric: history, baseline forecast and deviation line, ranked by ``max_probability``."""
+
+    max_probability: float
+    metric: str
+    values: pd.Series
+    forecast: Forecast
+    deviation_line: float
+    days: pd.DatetimeIndex
+
+
+@dataclass(frozen=True, kw_only=True)
+class ForecastsResult(StepResult):
+    """metric_forecasts: ``rows`` forecast points, ``frame`` the per-metric summaries."""
+
+    anomalies: pd.DataFrame = field(default_factory=pd.DataFrame)
+    charts: list[ForecastChart] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BottleneckResult(StepResult):
+    """bottleneck: the chosen constraint (None: none) and the two rankings it was chosen from."""
+
+    constraint: Constraint | None = None
+    steps: pd.DataFrame = field(default_factory=pd.DataFrame)
+    metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+@dataclass(frozen=True)
+class Slope:
+    """An OLS slope per week with its p-value over ``n`` points."""
+
+    slope_per_week: float
+    p_value: float
+    n: int
+
+    @classmethod
+    def from_fit(cls, fit: dict[str, float] | None) -> Slope | None:
+        if fit is None:
+            return None
+        return cls(float(fit["slope_per_week"]), float(fit["p_value"]), int(fit["n"]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImpactsResult(StepResult):
+    """improvement_impact: one row per shipped improvement and the accuracy of their predictions."""
+
+    accuracy: AccuracySummary | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class VelocityResult(StepResult):
+    """learning_velocity: weekly validations and the trend of prediction error."""
+
+    error_trend: Slope | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecommendationsResult(StepResult):
+    """recommendations: the ranked catalogue for the newest metric day."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourcePlanResult(StepResult):
+    """resource_plan: the knapsack choice (None: no metrics yet)."""
+
+    plan: Plan | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedbackResult(StepResult):
+    """feedback_summary: weekly feedback, the rating trend and the number of responses."""
+
+    rating_trend: Slope | None = None
+    responses: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportResult(StepResult):
+    """A kaizen report: its markdown and headline numbers (None: nothing to report on yet)."""
+
+    markdown: str | None = None
+    headline: dict[str, float | int | str] | None = None
 
 
 # --- kaizen_metrics ---------------------------------------------------------------------------
@@ -72,7 +172,7 @@ class StepResult:
 
 def collect_metrics(
     wh: Warehouse, settings: Settings, as_of: datetime, history: InstanceHistory
-) -> StepResult:
+) -> MetricsResult:
     """Record one day of every registered metric that has data; say why the others were skipped."""
     ks = settings.kaizen
     specs = registry(ks)
@@ -151,9 +251,7 @@ def collect_metrics(
         frame["target"] = frame["metric"].map(lambda m: specs[m].target)
         frame["direction"] = frame["metric"].map(lambda m: specs[m].direction)
     notes = [f"{m}: not recorded, {why}" for m, why in sorted(skipped.items()) if m in specs]
-    return StepResult(
-        rows=written.rows_written, frame=frame, notes=notes, extra={"day": day, "skipped": skipped}
-    )
+    return MetricsResult(rows=written.rows_written, frame=frame, notes=notes, day=day, skipped=skipped)
 
 
 def uniform(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -182,12 +280,12 @@ def recent_history(wh: Warehouse, settings: Settings) -> tuple[datetime, pd.Data
 # --- metric_trends ----------------------------------------------------------------------------
 
 
-def compute_trends(wh: Warehouse, settings: Settings) -> StepResult:
+def compute_trends(wh: Warehouse, settings: Settings) -> TrendsResult:
     ks = settings.kaizen
     specs = registry(ks)
     recent = recent_history(wh, settings)
     if recent is None:
-        return StepResult(notes=[NO_METRICS])
+        return TrendsResult(notes=[NO_METRICS])
     as_of, history = recent
     rows, notes = [], []
     now = utcnow()
@@ -207,7 +305,7 @@ def compute_trends(wh: Warehouse, settings: Settings) -> StepResult:
         row["computed_at"] = now
         rows.append(row)
     written = wh.upsert("metric_trends", rows)
-    return StepResult(rows=written.rows_written, frame=pd.DataFrame(rows), notes=notes)
+    return TrendsResult(rows=written.rows_written, frame=pd.DataFrame(rows), notes=notes)
 
 
 # --- metric_forecasts -------------------------------------------------------------------------
@@ -222,13 +320,13 @@ def daily_series(series: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     return full.interpolate(limit_direction="both"), observed
 
 
-def compute_forecasts(wh: Warehouse, settings: Settings) -> StepResult:
+def compute_forecasts(wh: Warehouse, settings: Settings) -> ForecastsResult:
     """Forecasts, what-ifs, early warnings, anomalies and rolling-origin accuracy for every metric."""
     ks = settings.kaizen
     specs = registry(ks)
     recent = recent_history(wh, settings)
     if recent is None:
-        return StepResult(notes=[NO_METRICS])
+        return ForecastsResult(notes=[NO_METRICS])
     as_of, history = recent
     improvements = store.read_improvements(wh)
     impacts = wh.read_frame("SELECT * FROM improvement_impact")
@@ -248,7 +346,8 @@ def compute_forecasts(wh: Warehouse, settings: Settings) -> StepResult:
         )
 
     now = utcnow()
-    points, summaries, anomaly_rows, notes, charts = [], [], [], [], []
+    points, summaries, anomaly_rows, notes = [], [], [], []
+    charts: list[ForecastChart] = []
     for name, spec in specs.items():
         series = history[history["metric"] == name]
         if len(series) < ks.min_forecast_points:
@@ -318,7 +417,7 @@ def compute_forecasts(wh: Warehouse, settings: Settings) -> StepResult:
                 "computed_at": now,
             }
         )
-        charts.append((warning.max_probability, name, values, forecast, line, days))
+        charts.append(ForecastChart(warning.max_probability, name, values, forecast, line, days))
 
     origins = {(p["metric"], p["origin_ts"]) for p in summaries}
     table = wh.table("metric_forecasts")
@@ -332,48 +431,25 @@ def compute_forecasts(wh: Warehouse, settings: Settings) -> StepResult:
     wh.upsert("metric_forecast_summary", summaries)
     if anomaly_rows:
         wh.upsert("metric_anomalies", anomaly_rows)
-    charts.sort(key=lambda c: (-c[0], c[1]))
-    return StepResult(
+    charts.sort(key=lambda c: (-c.max_probability, c.metric))
+    return ForecastsResult(
         rows=len(points),
         frame=pd.DataFrame(summaries),
         notes=notes,
-        extra={"anomalies": pd.DataFrame(anomaly_rows), "charts": charts[: ks.chart_metrics]},
+        anomalies=pd.DataFrame(anomaly_rows),
+        charts=charts[: ks.chart_metrics],
     )
-
-
-def forecast_figure(charts: list) -> Any:
-    """History, forecast mean, interval and deviation line of the charted metrics (one panel each)."""
-    import matplotlib.pyplot as plt
-
-    from kaizen_pipeline import reporting  # noqa: F401  (sets the headless backend)
-
-    fig, axes = plt.subplots(len(charts), 1, figsize=(8, 2.6 * len(charts)), squeeze=False)
-    for ax, (prob, name, values, forecast, line, days) in zip(axes[:, 0], charts, strict=True):
-        shown = values.iloc[-90:]
-        ax.plot(shown.index, shown.to_numpy(), color="tab:blue", lw=1.2, label="history")
-        ax.plot(days, forecast.mean, color="tab:orange", lw=1.2, label="forecast")
-        ax.fill_between(
-            days, forecast.lower, forecast.upper, color="tab:orange", alpha=0.25, label="interval"
-        )
-        ax.axhline(line, color="tab:red", ls="--", lw=1, label="deviation line")
-        ax.set_title(f"{name} ({forecast.model.label}); P(deviation) up to {prob:.0%}", fontsize=9)
-        ax.tick_params(labelsize=7)
-        ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    return fig
 
 
 # --- bottleneck -------------------------------------------------------------------------------
 
 
-def compute_bottleneck(
-    wh: Warehouse, settings: Settings, steps: pd.DataFrame
-) -> tuple[StepResult, Constraint | None]:
+def compute_bottleneck(wh: Warehouse, settings: Settings, steps: pd.DataFrame) -> BottleneckResult:
     ks = settings.kaizen
     specs = registry(ks)
     recent = recent_history(wh, settings)
     if recent is None:
-        return StepResult(notes=[NO_METRICS]), None
+        return BottleneckResult(notes=[NO_METRICS])
     as_of, history = recent
     latest = store.latest_values(history)
     values = dict(zip(latest["metric"], latest["value"], strict=True))
@@ -402,17 +478,19 @@ def compute_bottleneck(
         )  # fmt: skip
     table = wh.table("bottleneck")
     written = wh.replace(table, uniform(rows), where=table.c.as_of == as_of)
-    return StepResult(
+    return BottleneckResult(
         rows=written.rows_written,
         frame=pd.DataFrame(rows),
-        extra={"steps": step_rank, "metrics": metric_rank},
-    ), constraint
+        constraint=constraint,
+        steps=step_rank,
+        metrics=metric_rank,
+    )
 
 
 # --- improvements -----------------------------------------------------------------------------
 
 
-def compute_impacts(wh: Warehouse, settings: Settings) -> StepResult:
+def compute_impacts(wh: Warehouse, settings: Settings) -> ImpactsResult:
     """Measure every shipped improvement against its metric's daily history (see improvements.measure_impact)."""
     ks = settings.kaizen
     specs = registry(ks)
@@ -424,7 +502,7 @@ def compute_impacts(wh: Warehouse, settings: Settings) -> StepResult:
     )
     if shipped.empty:
         wh.replace("improvement_impact", [])
-        return StepResult(
+        return ImpactsResult(
             notes=[
                 "no shipped improvements yet (log one with the log_improvement job or `kaizen improvement log`)"
             ]
@@ -452,8 +530,8 @@ def compute_impacts(wh: Warehouse, settings: Settings) -> StepResult:
         rows.append(row)
     written = wh.replace("improvement_impact", uniform(rows))
     frame = pd.DataFrame(rows)
-    return StepResult(
-        rows=written.rows_written, frame=frame, notes=notes, extra={"accuracy": accuracy_summary(frame)}
+    return ImpactsResult(
+        rows=written.rows_written, frame=frame, notes=notes, accuracy=accuracy_summary(frame)
     )
 
 
@@ -463,20 +541,22 @@ def read_impacts(wh: Warehouse) -> pd.DataFrame:
     )
 
 
-def compute_velocity(wh: Warehouse) -> StepResult:
+def compute_velocity(wh: Warehouse) -> VelocityResult:
     impacts = read_impacts(wh)
     weekly = learning_velocity(impacts)
     now = utcnow()
     rows = [dict(r) | {"computed_at": now} for r in weekly.to_dict("records")]
     written = wh.replace("learning_velocity", rows)
-    return StepResult(rows=written.rows_written, frame=weekly, extra={"trend": error_trend(impacts)})
+    return VelocityResult(
+        rows=written.rows_written, frame=weekly, error_trend=Slope.from_fit(error_trend(impacts))
+    )
 
 
-def compute_recommendations(wh: Warehouse, settings: Settings) -> StepResult:
+def compute_recommendations(wh: Warehouse, settings: Settings) -> RecommendationsResult:
     ks = settings.kaizen
     as_of = store.newest_metric_day(wh)
     if as_of is None:
-        return StepResult(notes=[NO_METRICS])
+        return RecommendationsResult(notes=[NO_METRICS])
     bottleneck = wh.table("bottleneck")
     constraint = wh.read_frame(
         sa.select(bottleneck.c.constraint_metric).where(
@@ -510,14 +590,14 @@ def compute_recommendations(wh: Warehouse, settings: Settings) -> StepResult:
     ]
     if in_flight:
         notes.append(f"already logged, not recommended again: {', '.join(in_flight)}")
-    return StepResult(rows=written.rows_written, frame=recs, notes=notes)
+    return RecommendationsResult(rows=written.rows_written, frame=recs, notes=notes)
 
 
-def compute_resource_plan(wh: Warehouse, settings: Settings) -> StepResult:
+def compute_resource_plan(wh: Warehouse, settings: Settings) -> ResourcePlanResult:
     ks = settings.kaizen
     as_of = store.newest_metric_day(wh)
     if as_of is None:
-        return StepResult(notes=[NO_METRICS])
+        return ResourcePlanResult(notes=[NO_METRICS])
     table = wh.table("recommendations")
     recs = wh.read_frame(sa.select(table).where(table.c.as_of == as_of).order_by(table.c.rank))
     plan, frame = resource_plan(recs, ks.budget_hours, ks.budget_money)
@@ -532,20 +612,23 @@ def compute_resource_plan(wh: Warehouse, settings: Settings) -> StepResult:
     ]  # fmt: skip
     table = wh.table("resource_plan")
     written = wh.replace(table, rows, where=table.c.as_of == as_of)
-    return StepResult(rows=written.rows_written, frame=frame, extra={"plan": plan})
+    return ResourcePlanResult(rows=written.rows_written, frame=frame, plan=plan)
 
 
 # --- feedback ---------------------------------------------------------------------------------
 
 
-def compute_feedback_summary(wh: Warehouse) -> StepResult:
+def compute_feedback_summary(wh: Warehouse) -> FeedbackResult:
     fb = wh.read_frame("SELECT * FROM feedback ORDER BY submitted_at", parse_dates=["submitted_at"])
     weekly = weekly_summary(fb)
     now = utcnow()
     rows = [dict(r) | {"computed_at": now} for r in weekly.to_dict("records")]
     written = wh.replace("feedback_summary", rows)
-    return StepResult(
-        rows=written.rows_written, frame=weekly, extra={"trend": rating_trend(fb), "responses": len(fb)}
+    return FeedbackResult(
+        rows=written.rows_written,
+        frame=weekly,
+        rating_trend=Slope.from_fit(rating_trend(fb)),
+        responses=len(fb),
     )
 
 
@@ -554,14 +637,14 @@ def compute_feedback_summary(wh: Warehouse) -> StepResult:
 
 def build_report(
     wh: Warehouse, settings: Settings, cadence: str, as_of: datetime | None = None
-) -> StepResult:
+) -> ReportResult:
     """Render and store the ``cadence`` report for the period holding the newest metric day (or ``as_of``)."""
     ks = settings.kaizen
     specs = registry(ks)
     newest = store.newest_metric_day(wh)
     if as_of is None:
         if newest is None:
-            return StepResult(notes=[NO_METRICS])
+            return ReportResult(notes=[NO_METRICS])
         as_of = newest + timedelta(days=1)  # the report covers the period holding the newest day
     history = store.metric_history(wh, since=as_of - timedelta(days=400), until=as_of)
     latest = store.latest_values(history)
@@ -607,4 +690,4 @@ def build_report(
             }
         ],
     )
-    return StepResult(rows=1, frame=pd.DataFrame(), extra={"markdown": markdown, "headline": headline})
+    return ReportResult(rows=1, markdown=markdown, headline=headline)

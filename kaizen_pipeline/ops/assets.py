@@ -21,7 +21,7 @@ from kaizen_pipeline.warehouse.backup.maintenance import maintain_warehouse
 from kaizen_pipeline.warehouse.schema import alert_outbox, alert_state
 from kaizen_pipeline.warehouse.schema import health_report as health_report_table
 
-OPS_GROUP = "ops"
+GROUP = "ops"
 
 # check name -> (probes it covers, description shown in the UI and in alert emails)
 HEALTH_CHECKS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -53,7 +53,10 @@ HEALTH_CHECKS: dict[str, tuple[tuple[str, ...], str]] = {
         ("schedules",),
         "No schedule that runs by default (data_collection.schedules_running) has been stopped by hand.",
     ),
-    "backups_recent": (("backup_age",), "A verified backup younger than two database.backup_interval_hours."),
+    "backups_recent": (
+        ("backup_age",),
+        "A verified backup younger than twice database.backup_interval_hours.",
+    ),
     "alert_delivery_ok": (("alert_delivery",), "No alert email is stuck in the outbox (SMTP reachable)."),
 }
 
@@ -98,7 +101,7 @@ def _check_result(check_name: str, results: list[ProbeResult]) -> dg.AssetCheckR
 
 
 @dg.asset(
-    group_name=OPS_GROUP,
+    group_name=GROUP,
     check_specs=[
         dg.AssetCheckSpec(name, asset="health_report", description=desc)
         for name, (_, desc) in HEALTH_CHECKS.items()
@@ -139,7 +142,7 @@ def health_report(
     )
 
 
-@dg.asset(group_name=OPS_GROUP)
+@dg.asset(group_name=GROUP)
 def database_backup(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
@@ -187,9 +190,9 @@ def database_backup(
     )
 
 
-@dg.asset(group_name=OPS_GROUP)
+@dg.asset(group_name=GROUP)
 def warehouse_maintenance(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Weekly upkeep: SQLite checkpoint, VACUUM and ANALYZE (PostgreSQL: VACUUM ANALYZE)."""
+    """Upkeep on ops.maintenance_cron: SQLite checkpoint, VACUUM and ANALYZE (PostgreSQL: VACUUM ANALYZE)."""
     ran_at = utcnow().replace(microsecond=0)
     result = maintain_warehouse(warehouse.connect_url())
     row = {
@@ -212,7 +215,7 @@ def warehouse_maintenance(warehouse: WarehouseResource) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(group_name=OPS_GROUP)
+@dg.asset(group_name=GROUP)
 def alert_history(warehouse: WarehouseResource, settings: SettingsResource) -> dg.MaterializeResult:
     """Open, resolved and emailed alerts (from the alert sensor's state and outbox) as one table."""
     wh = warehouse.get()
@@ -242,7 +245,7 @@ def alert_history(warehouse: WarehouseResource, settings: SettingsResource) -> d
     )
 
 
-@dg.asset(group_name=OPS_GROUP)
+@dg.asset(group_name=GROUP)
 def daily_ops_summary(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
@@ -295,4 +298,4 @@ def daily_ops_summary(
 
 OPS_ASSETS = [health_report, database_backup, warehouse_maintenance, alert_history, daily_ops_summary]
 
-__all__ = ["ALERT_PRIORITY_TAG", "HEALTH_CHECKS", "OPS_ASSETS", "OPS_GROUP"]
+__all__ = ["ALERT_PRIORITY_TAG", "HEALTH_CHECKS", "OPS_ASSETS", "GROUP"]

@@ -22,10 +22,6 @@ from kaizen_pipeline.settings import Settings
 from kaizen_pipeline.warehouse import Warehouse, utcnow
 
 GROUP = "research"
-INGEST_MARKETS = dg.AssetKey("polymarket_markets")
-INGEST_PRICES = dg.AssetKey("market_prices")
-INGEST_VOLUMES = dg.AssetKey("trade_volumes")
-INGEST_TWEETS = dg.AssetKey("tweets")
 TOP_MARKETS = 4
 
 
@@ -59,7 +55,7 @@ def _latest_markets(wh: Warehouse) -> pd.DataFrame:
     )
 
 
-@dg.asset(group_name=GROUP, compute_kind="pandas", deps=[INGEST_TWEETS, INGEST_MARKETS])
+@dg.asset(group_name=GROUP, kinds={"pandas"}, deps=["tweets", "polymarket_markets"])
 def hype_scores(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
@@ -137,7 +133,9 @@ def hype_scores(
 
 
 @dg.asset(
-    group_name=GROUP, compute_kind="pandas", deps=[INGEST_PRICES, INGEST_VOLUMES, INGEST_MARKETS, hype_scores]
+    group_name=GROUP,
+    kinds={"pandas"},
+    deps=["market_prices", "trade_volumes", "polymarket_markets", hype_scores],
 )
 def market_features(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
@@ -200,7 +198,7 @@ def market_features(
     )
 
 
-@dg.asset(group_name=GROUP, compute_kind="statsmodels", deps=[hype_scores, market_features])
+@dg.asset(group_name=GROUP, kinds={"statsmodels"}, deps=[hype_scores, market_features])
 def hype_price_correlations(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
@@ -252,17 +250,18 @@ def hype_price_correlations(
 
 
 @dg.multi_asset(
-    compute_kind="pandas",
     specs=[
         dg.AssetSpec(
             "trading_signals",
             group_name=GROUP,
+            kinds={"pandas"},
             deps=[market_features],
             description="RVR, |ROC| and hype over their thresholds: buy YES or NO at the next bar, gated by risk limits.",
         ),
         dg.AssetSpec(
             "risk_state",
             group_name=GROUP,
+            kinds={"pandas"},
             deps=[market_features],
             description="Paper-book equity, realised daily/weekly/monthly losses, drawdown and the circuit breaker.",
         ),
@@ -350,7 +349,7 @@ def _state_changes(timeline: pd.DataFrame) -> pd.DataFrame:
     return timeline.loc[changed, ["bucket_ts", "state", "equity", "drawdown", "reason"]]
 
 
-@dg.asset(group_name=GROUP, compute_kind="pandas", deps=["trading_signals", "risk_state", market_features])
+@dg.asset(group_name=GROUP, kinds={"pandas"}, deps=["trading_signals", "risk_state", market_features])
 def portfolio_allocation(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from kaizen_pipeline.reporting import plt  # pyplot on the headless backend
 
 
 def hype_vs_price_figure(hype: pd.DataFrame, prices: pd.DataFrame, markets: list[str]) -> plt.Figure:

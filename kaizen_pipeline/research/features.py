@@ -6,7 +6,7 @@ built on these features has no look-ahead. Formulas (windows in buckets, from co
 
 - ``yes_price`` p_t: the YES token's last price in the bucket, carried forward at most
   ``price_ffill_limit_buckets`` buckets over gaps.
-- ``ret`` r_t = p_t / p_{t-1} - 1 (simple 15-minute return).
+- ``ret`` r_t = p_t / p_{t-1} - 1 (simple return per bucket of data_collection.frequency_minutes).
 - ``rvr`` (relative volume ratio) = mean(v_{t-R+1..t}) / mean(v_{t-R-B+1..t-R}) with R =
   ``rvr_recent_buckets`` and B = ``rvr_baseline_buckets``: recent volume over its trailing
   average, the baseline window ending where the recent one starts. Undefined (NaN) while fewer

@@ -35,7 +35,7 @@ CONFIG_ENV_VAR = "KAIZEN_CONFIG"
 DEFAULT_CONFIG_PATH = "config.yaml"
 
 # KAIZEN_* variables the project reads that are not config keys (config file, Dagster storage URL, and the
-# test suite's PostgreSQL URL, API samples directory and property-test example count).
+# test suite's PostgreSQL URL, API samples directory, property-test example count and snapshot switch).
 NON_CONFIG_ENV_VARS: frozenset[str] = frozenset(
     {
         CONFIG_ENV_VAR,
@@ -43,6 +43,7 @@ NON_CONFIG_ENV_VARS: frozenset[str] = frozenset(
         "KAIZEN_DAGSTER_POSTGRES_URL",
         "KAIZEN_API_SAMPLES",
         "KAIZEN_PROPERTY_EXAMPLES",
+        "KAIZEN_UPDATE_SNAPSHOTS",
     }
 )
 

@@ -11,8 +11,18 @@ import sqlalchemy as sa
 metadata = sa.MetaData()
 
 
+_NOW_COMMENTS = {
+    "ingested_at": "when this row was ingested (UTC)",
+    "computed_at": "when this row was computed (UTC)",
+    "updated_at": "when this row was last written (UTC)",
+    "collected_at": "when the value was collected (UTC)",
+    "detected_at": "when the anomaly was detected (UTC)",
+    "generated_at": "when the report was rendered (UTC)",
+}
+
+
 def _now_col(name: str = "updated_at") -> sa.Column:
-    return sa.Column(name, sa.DateTime, nullable=False)
+    return sa.Column(name, sa.DateTime, nullable=False, comment=_NOW_COMMENTS[name])
 
 
 # --- ingest ---------------------------------------------------------------------------
@@ -22,27 +32,27 @@ market_snapshots = sa.Table(
     metadata,
     sa.Column("market_id", sa.String(64), primary_key=True, comment="Gamma market id"),
     sa.Column("snapshot_ts", sa.DateTime, primary_key=True, comment="collection bucket start (UTC)"),
-    sa.Column("condition_id", sa.String(80), nullable=False),
-    sa.Column("question", sa.Text, nullable=False),
-    sa.Column("slug", sa.String(255)),
+    sa.Column("condition_id", sa.String(80), nullable=False, comment="CTF condition id"),
+    sa.Column("question", sa.Text, nullable=False, comment="the market question"),
+    sa.Column("slug", sa.String(255), comment="market URL slug"),
     sa.Column("category", sa.String(64), comment="category, or the event's first tag / series when absent"),
-    sa.Column("event_slug", sa.String(255)),
-    sa.Column("end_date", sa.DateTime),
-    sa.Column("active", sa.Boolean, nullable=False),
-    sa.Column("closed", sa.Boolean, nullable=False),
+    sa.Column("event_slug", sa.String(255), comment="slug of the market's event"),
+    sa.Column("end_date", sa.DateTime, comment="scheduled resolution time (UTC)"),
+    sa.Column("active", sa.Boolean, nullable=False, comment="Gamma active flag"),
+    sa.Column("closed", sa.Boolean, nullable=False, comment="Gamma closed flag"),
     sa.Column("volume_total", sa.Float, comment="lifetime volume, USD"),
-    sa.Column("volume_24h", sa.Float, nullable=False),
-    sa.Column("volume_1wk", sa.Float),
-    sa.Column("liquidity", sa.Float),
-    sa.Column("best_bid", sa.Float),
-    sa.Column("best_ask", sa.Float),
-    sa.Column("spread", sa.Float),
-    sa.Column("last_trade_price", sa.Float),
-    sa.Column("one_day_price_change", sa.Float),
-    sa.Column("yes_token_id", sa.String(96), nullable=False),
-    sa.Column("no_token_id", sa.String(96), nullable=False),
-    sa.Column("yes_price", sa.Float, nullable=False),
-    sa.Column("no_price", sa.Float, nullable=False),
+    sa.Column("volume_24h", sa.Float, nullable=False, comment="volume over the last 24 hours, USD"),
+    sa.Column("volume_1wk", sa.Float, comment="volume over the last week, USD"),
+    sa.Column("liquidity", sa.Float, comment="order book liquidity, USD"),
+    sa.Column("best_bid", sa.Float, comment="best YES bid, 0..1"),
+    sa.Column("best_ask", sa.Float, comment="best YES ask, 0..1"),
+    sa.Column("spread", sa.Float, comment="best_ask - best_bid"),
+    sa.Column("last_trade_price", sa.Float, comment="price of the last YES trade, 0..1"),
+    sa.Column("one_day_price_change", sa.Float, comment="YES price change over 24 hours"),
+    sa.Column("yes_token_id", sa.String(96), nullable=False, comment="CLOB token id of the YES outcome"),
+    sa.Column("no_token_id", sa.String(96), nullable=False, comment="CLOB token id of the NO outcome"),
+    sa.Column("yes_price", sa.Float, nullable=False, comment="YES outcome price, 0..1"),
+    sa.Column("no_price", sa.Float, nullable=False, comment="NO outcome price, 0..1"),
     sa.Column("outcomes", sa.Text, nullable=False, comment="JSON array of outcome names"),
     _now_col("ingested_at"),
 )
@@ -77,40 +87,40 @@ price_points = sa.Table(
     metadata,
     sa.Column("token_id", sa.String(96), primary_key=True, comment="CLOB outcome token id"),
     sa.Column("ts", sa.DateTime, primary_key=True, comment="price time (UTC)"),
-    sa.Column("market_id", sa.String(64), nullable=False),
+    sa.Column("market_id", sa.String(64), nullable=False, comment="Gamma market id"),
     sa.Column("outcome", sa.String(32), nullable=False, comment="Yes or No"),
-    sa.Column("price", sa.Float, nullable=False),
+    sa.Column("price", sa.Float, nullable=False, comment="outcome price, 0..1"),
 )
 sa.Index("ix_price_points_market_ts", price_points.c.market_id, price_points.c.ts)
 
 trade_volumes = sa.Table(
     "trade_volumes",
     metadata,
-    sa.Column("market_id", sa.String(64), primary_key=True),
+    sa.Column("market_id", sa.String(64), primary_key=True, comment="Gamma market id"),
     sa.Column(
         "bucket_ts", sa.DateTime, primary_key=True, comment="bucket start (UTC), frequency_minutes wide"
     ),
     sa.Column(
         "volume_usd", sa.Float, nullable=False, comment="sum of size x price over trades in the bucket"
     ),
-    sa.Column("buy_volume_usd", sa.Float, nullable=False),
-    sa.Column("trade_count", sa.Integer, nullable=False),
+    sa.Column("buy_volume_usd", sa.Float, nullable=False, comment="buy-side volume in the bucket, USD"),
+    sa.Column("trade_count", sa.Integer, nullable=False, comment="trades in the bucket"),
 )
 sa.Index("ix_trade_volumes_ts", trade_volumes.c.bucket_ts)
 
 tweets = sa.Table(
     "tweets",
     metadata,
-    sa.Column("tweet_id", sa.String(32), primary_key=True),
-    sa.Column("author_id", sa.String(32), nullable=False),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.Column("text", sa.Text, nullable=False),
-    sa.Column("lang", sa.String(8)),
-    sa.Column("like_count", sa.Integer, nullable=False),
-    sa.Column("retweet_count", sa.Integer, nullable=False),
-    sa.Column("reply_count", sa.Integer, nullable=False),
-    sa.Column("quote_count", sa.Integer, nullable=False),
-    sa.Column("impression_count", sa.Integer),
+    sa.Column("tweet_id", sa.String(32), primary_key=True, comment="X post id"),
+    sa.Column("author_id", sa.String(32), nullable=False, comment="X user id of the author (tweet_authors)"),
+    sa.Column("created_at", sa.DateTime, nullable=False, comment="when the post was published (UTC)"),
+    sa.Column("text", sa.Text, nullable=False, comment="post text"),
+    sa.Column("lang", sa.String(8), comment="language detected by X"),
+    sa.Column("like_count", sa.Integer, nullable=False, comment="likes"),
+    sa.Column("retweet_count", sa.Integer, nullable=False, comment="reposts"),
+    sa.Column("reply_count", sa.Integer, nullable=False, comment="replies"),
+    sa.Column("quote_count", sa.Integer, nullable=False, comment="quotes"),
+    sa.Column("impression_count", sa.Integer, comment="impressions"),
     _now_col("ingested_at"),
 )
 sa.Index("ix_tweets_created_at", tweets.c.created_at)
@@ -119,9 +129,9 @@ sa.Index("ix_tweets_author", tweets.c.author_id)
 tweet_mentions = sa.Table(
     "tweet_mentions",
     metadata,
-    sa.Column("tweet_id", sa.String(32), primary_key=True),
+    sa.Column("tweet_id", sa.String(32), primary_key=True, comment="X post id"),
     sa.Column("market_id", sa.String(64), primary_key=True, comment="'*' for the general keyword queries"),
-    sa.Column("query", sa.Text, nullable=False),
+    sa.Column("query", sa.Text, nullable=False, comment="X search query that found the post for this market"),
 )
 sa.Index("ix_tweet_mentions_market", tweet_mentions.c.market_id)
 
@@ -129,22 +139,22 @@ x_search_state = sa.Table(
     "x_search_state",
     metadata,
     sa.Column("market_id", sa.String(64), primary_key=True, comment="'*' for the general keyword query"),
-    sa.Column("query", sa.Text, nullable=False),
+    sa.Column("query", sa.Text, nullable=False, comment="X search query last run for the market"),
     sa.Column("last_searched_at", sa.DateTime, nullable=False, comment="last run that completed this search"),
 )
 
 tweet_authors = sa.Table(
     "tweet_authors",
     metadata,
-    sa.Column("author_id", sa.String(32), primary_key=True),
-    sa.Column("username", sa.String(64), nullable=False),
-    sa.Column("name", sa.String(128)),
+    sa.Column("author_id", sa.String(32), primary_key=True, comment="X user id"),
+    sa.Column("username", sa.String(64), nullable=False, comment="X handle"),
+    sa.Column("name", sa.String(128), comment="display name"),
     sa.Column("created_at", sa.DateTime, comment="account creation time"),
-    sa.Column("verified", sa.Boolean),
-    sa.Column("followers_count", sa.Integer),
-    sa.Column("following_count", sa.Integer),
-    sa.Column("tweet_count", sa.Integer),
-    sa.Column("listed_count", sa.Integer),
+    sa.Column("verified", sa.Boolean, comment="X verified flag"),
+    sa.Column("followers_count", sa.Integer, comment="followers"),
+    sa.Column("following_count", sa.Integer, comment="accounts followed"),
+    sa.Column("tweet_count", sa.Integer, comment="posts by the author"),
+    sa.Column("listed_count", sa.Integer, comment="lists the author is on"),
     _now_col("updated_at"),
 )
 
@@ -158,8 +168,8 @@ rejected_records = sa.Table(
     sa.Column("record_key", sa.String(255), comment="the record's id when it had one"),
     sa.Column("reason", sa.Text, nullable=False, comment="field and problem"),
     sa.Column("payload", sa.Text, nullable=False, comment="the raw record as JSON"),
-    sa.Column("run_id", sa.String(64)),
-    sa.Column("rejected_at", sa.DateTime, nullable=False),
+    sa.Column("run_id", sa.String(64), comment="Dagster run that quarantined the record"),
+    sa.Column("rejected_at", sa.DateTime, nullable=False, comment="when the record was quarantined (UTC)"),
 )
 sa.Index("ix_rejected_records_at", rejected_records.c.rejected_at)
 
@@ -167,20 +177,20 @@ ingestion_runs = sa.Table(
     "ingestion_runs",
     metadata,
     sa.Column("run_id", sa.String(64), primary_key=True, comment="Dagster run id"),
-    sa.Column("asset", sa.String(64), primary_key=True),
+    sa.Column("asset", sa.String(64), primary_key=True, comment="ingest asset the run materialized"),
     sa.Column("source", sa.String(16), nullable=False, comment="demo or live"),
-    sa.Column("started_at", sa.DateTime, nullable=False),
-    sa.Column("finished_at", sa.DateTime, nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False, comment="collection start (UTC)"),
+    sa.Column("finished_at", sa.DateTime, nullable=False, comment="collection end (UTC)"),
     sa.Column("status", sa.String(16), nullable=False, comment="success, degraded or failed"),
-    sa.Column("api_calls", sa.Integer, nullable=False),
-    sa.Column("retries", sa.Integer, nullable=False),
+    sa.Column("api_calls", sa.Integer, nullable=False, comment="HTTP requests made"),
+    sa.Column("retries", sa.Integer, nullable=False, comment="requests retried"),
     sa.Column("errors", sa.Integer, nullable=False, comment="failed attempts (each retried or final)"),
     sa.Column("rate_limited", sa.Integer, nullable=False, comment="429 answers received"),
-    sa.Column("rows_written", sa.Integer, nullable=False),
-    sa.Column("new_rows", sa.Integer, nullable=False),
-    sa.Column("rejects", sa.Integer, nullable=False),
-    sa.Column("degraded", sa.Boolean, nullable=False),
-    sa.Column("degraded_reason", sa.Text),
+    sa.Column("rows_written", sa.Integer, nullable=False, comment="rows upserted"),
+    sa.Column("new_rows", sa.Integer, nullable=False, comment="rows not in the warehouse before"),
+    sa.Column("rejects", sa.Integer, nullable=False, comment="records quarantined in rejected_records"),
+    sa.Column("degraded", sa.Boolean, nullable=False, comment="the run finished with partial data"),
+    sa.Column("degraded_reason", sa.Text, comment="why the run was degraded"),
 )
 sa.Index("ix_ingestion_runs_started", ingestion_runs.c.started_at)
 
@@ -189,7 +199,7 @@ sa.Index("ix_ingestion_runs_started", ingestion_runs.c.started_at)
 hype_scores = sa.Table(
     "hype_scores",
     metadata,
-    sa.Column("market_id", sa.String(64), primary_key=True),
+    sa.Column("market_id", sa.String(64), primary_key=True, comment="Gamma market id"),
     sa.Column("bucket_ts", sa.DateTime, primary_key=True, comment="bucket start (UTC)"),
     sa.Column("post_count", sa.Integer, nullable=False, comment="posts not flagged bot-like"),
     sa.Column("unique_authors", sa.Integer, nullable=False, comment="distinct authors of those posts"),
@@ -206,17 +216,21 @@ sa.Index("ix_hype_scores_ts", hype_scores.c.bucket_ts)
 market_features = sa.Table(
     "market_features",
     metadata,
-    sa.Column("market_id", sa.String(64), primary_key=True),
+    sa.Column("market_id", sa.String(64), primary_key=True, comment="Gamma market id"),
     sa.Column("bucket_ts", sa.DateTime, primary_key=True, comment="bucket start (UTC)"),
-    sa.Column("category", sa.String(64)),
-    sa.Column("yes_token_id", sa.String(96)),
-    sa.Column("no_token_id", sa.String(96)),
+    sa.Column("category", sa.String(64), comment="market category (as in market_snapshots)"),
+    sa.Column("yes_token_id", sa.String(96), comment="CLOB token id of the YES outcome"),
+    sa.Column("no_token_id", sa.String(96), comment="CLOB token id of the NO outcome"),
     sa.Column("yes_price", sa.Float, comment="YES token's last price in the bucket"),
     sa.Column("ret", sa.Float, comment="yes_price / previous bucket's - 1"),
     sa.Column("volume_usd", sa.Float, comment="traded USD; NULL before trade history"),
     sa.Column("rvr", sa.Float, comment="relative volume ratio: recent mean volume / trailing mean"),
     sa.Column("roc", sa.Float, comment="rate of change (p_t - p_{t-k}) / p_{t-k}"),
-    sa.Column("volatility", sa.Float, comment="std of 15-minute returns over the trailing window"),
+    sa.Column(
+        "volatility",
+        sa.Float,
+        comment="std of per-bucket returns over the last research.volatility_window_buckets buckets",
+    ),
     sa.Column("spread", sa.Float, comment="best ask - best bid as of the latest market snapshot"),
     sa.Column("liquidity", sa.Float, comment="USD liquidity as of the latest market snapshot"),
     sa.Column("hype_index", sa.Float, comment="hype_scores.hype_index; NULL outside the X window"),
@@ -227,16 +241,16 @@ sa.Index("ix_market_features_ts", market_features.c.bucket_ts)
 hype_price_correlations = sa.Table(
     "hype_price_correlations",
     metadata,
-    sa.Column("market_id", sa.String(64), primary_key=True),
+    sa.Column("market_id", sa.String(64), primary_key=True, comment="Gamma market id"),
     sa.Column("window_start", sa.DateTime, comment="first bucket of the analysed window"),
     sa.Column("window_end", sa.DateTime, comment="last bucket of the analysed window"),
     sa.Column("hype_measure", sa.String(32), nullable=False, comment="hype_scores column correlated"),
     sa.Column("n_samples", sa.Integer, nullable=False, comment="paired buckets (longest complete run)"),
     sa.Column("enough_samples", sa.Boolean, nullable=False, comment="n_samples >= research.corr_min_samples"),
     sa.Column("best_lag", sa.Integer, comment="lag (buckets) of peak |Pearson|; > 0: hype leads returns"),
-    sa.Column("pearson_at_best", sa.Float),
-    sa.Column("spearman_at_best", sa.Float),
-    sa.Column("pearson_lag0", sa.Float),
+    sa.Column("pearson_at_best", sa.Float, comment="Pearson r at best_lag"),
+    sa.Column("spearman_at_best", sa.Float, comment="Spearman rho at best_lag"),
+    sa.Column("pearson_lag0", sa.Float, comment="Pearson r at lag 0 (same bucket)"),
     sa.Column("granger_p", sa.Float, comment="F-test p-value: hype lags 1..L Granger-cause returns"),
     sa.Column("granger_p_adj", sa.Float, comment="Benjamini-Hochberg adjusted across markets"),
     sa.Column("significant", sa.Boolean, nullable=False, comment="granger_p_adj <= research.corr_bh_alpha"),
@@ -249,18 +263,20 @@ hype_price_correlations = sa.Table(
 trading_signals = sa.Table(
     "trading_signals",
     metadata,
-    sa.Column("market_id", sa.String(64), primary_key=True),
+    sa.Column("market_id", sa.String(64), primary_key=True, comment="Gamma market id"),
     sa.Column("bucket_ts", sa.DateTime, primary_key=True, comment="bucket whose data fired the rule"),
     sa.Column("fill_ts", sa.DateTime, nullable=False, comment="next bucket: where the signal is filled"),
     sa.Column("direction", sa.String(3), nullable=False, comment="YES or NO (NO trades 1 - yes_price)"),
     sa.Column("token_id", sa.String(96), comment="the token to buy"),
     sa.Column("strength", sa.Float, nullable=False, comment="0..1, mean of the three threshold excesses"),
-    sa.Column("yes_price", sa.Float, nullable=False),
+    sa.Column("yes_price", sa.Float, nullable=False, comment="YES price at the signal bucket, 0..1"),
     sa.Column("signal_price", sa.Float, nullable=False, comment="price of the bought token at bucket_ts"),
-    sa.Column("rvr", sa.Float, nullable=False),
-    sa.Column("roc", sa.Float, nullable=False),
-    sa.Column("hype_index", sa.Float, nullable=False),
-    sa.Column("category", sa.String(64)),
+    sa.Column("rvr", sa.Float, nullable=False, comment="relative volume ratio at the signal bucket"),
+    sa.Column(
+        "roc", sa.Float, nullable=False, comment="rate of change of the YES price at the signal bucket"
+    ),
+    sa.Column("hype_index", sa.Float, nullable=False, comment="hype index at the signal bucket (0-100)"),
+    sa.Column("category", sa.String(64), comment="market category (as in market_snapshots)"),
     _now_col("computed_at"),
 )
 sa.Index("ix_trading_signals_ts", trading_signals.c.bucket_ts)
@@ -270,29 +286,34 @@ risk_state = sa.Table(
     metadata,
     sa.Column("bucket_ts", sa.DateTime, primary_key=True, comment="state before this bucket's signals"),
     sa.Column("equity", sa.Float, nullable=False, comment="paper-book equity (start = 1) from realised P&L"),
-    sa.Column("peak_equity", sa.Float, nullable=False),
+    sa.Column("peak_equity", sa.Float, nullable=False, comment="highest equity so far"),
     sa.Column("drawdown", sa.Float, nullable=False, comment="1 - equity / peak_equity"),
     sa.Column("daily_loss", sa.Float, nullable=False, comment="realised loss since the UTC day started"),
     sa.Column("weekly_loss", sa.Float, nullable=False, comment="since the ISO week started"),
     sa.Column("monthly_loss", sa.Float, nullable=False, comment="since the month started"),
     sa.Column("state", sa.String(32), nullable=False, comment="ok, halted_*_loss or circuit_breaker"),
     sa.Column("reason", sa.Text, comment="why new signals are stopped"),
-    sa.Column("signals_accepted", sa.Integer, nullable=False),
-    sa.Column("signals_blocked", sa.Integer, nullable=False),
+    sa.Column("signals_accepted", sa.Integer, nullable=False, comment="signals accepted in the bucket"),
+    sa.Column(
+        "signals_blocked",
+        sa.Integer,
+        nullable=False,
+        comment="signals blocked by the risk limits in the bucket",
+    ),
     _now_col("computed_at"),
 )
 
 portfolio_allocation = sa.Table(
     "portfolio_allocation",
     metadata,
-    sa.Column("market_id", sa.String(64), primary_key=True),
+    sa.Column("market_id", sa.String(64), primary_key=True, comment="Gamma market id"),
     sa.Column("as_of_ts", sa.DateTime, nullable=False, comment="bucket the sizing is for"),
     sa.Column("signal_ts", sa.DateTime, comment="bucket of the open signal; NULL when closing"),
     sa.Column("direction", sa.String(3), comment="YES or NO; NULL when closing"),
-    sa.Column("token_id", sa.String(96)),
-    sa.Column("category", sa.String(64)),
+    sa.Column("token_id", sa.String(96), comment="CLOB token id of the traded outcome"),
+    sa.Column("category", sa.String(64), comment="market category (as in market_snapshots)"),
     sa.Column("price", sa.Float, comment="current price of the bought token"),
-    sa.Column("strength", sa.Float),
+    sa.Column("strength", sa.Float, comment="signal strength"),
     sa.Column("estimated_prob", sa.Float, comment="price + edge_per_strength x strength, clipped"),
     sa.Column("edge", sa.Float, comment="estimated_prob - price"),
     sa.Column("kelly_full", sa.Float, comment="(p - q) / (1 - q)"),
@@ -301,9 +322,9 @@ portfolio_allocation = sa.Table(
     sa.Column("target_weight", sa.Float, nullable=False, comment="fraction of equity after shrink and caps"),
     sa.Column("capped_by", sa.String(64), comment="caps that bound: position, category, total"),
     sa.Column("current_direction", sa.String(3), comment="held before this rebalance"),
-    sa.Column("current_weight", sa.Float, nullable=False),
-    sa.Column("buy_weight", sa.Float, nullable=False),
-    sa.Column("sell_weight", sa.Float, nullable=False),
+    sa.Column("current_weight", sa.Float, nullable=False, comment="weight held now"),
+    sa.Column("buy_weight", sa.Float, nullable=False, comment="weight to buy to reach target_weight"),
+    sa.Column("sell_weight", sa.Float, nullable=False, comment="weight to sell to reach target_weight"),
     sa.Column("trade", sa.Text, nullable=False, comment="e.g. 'sell 2.00% YES; buy 3.00% NO'"),
     sa.Column("target_usd", sa.Float, nullable=False, comment="target_weight x research.bankroll_usd"),
     _now_col("computed_at"),
@@ -330,8 +351,8 @@ def _metric_cols() -> list[sa.Column]:
         sa.Column("avg_trade_return", sa.Float, comment="mean return per closed trade"),
         sa.Column("exposure_time", sa.Float, comment="share of bars with an open position"),
         sa.Column("num_trades", sa.Integer, comment="closed + open trades"),
-        sa.Column("num_closed_trades", sa.Integer),
-        sa.Column("final_equity", sa.Float),
+        sa.Column("num_closed_trades", sa.Integer, comment="trades closed before the last bar"),
+        sa.Column("final_equity", sa.Float, comment="equity at the last bar, cash units"),
     ]
 
 
@@ -341,19 +362,24 @@ backtest_results = sa.Table(
     sa.Column("as_of", sa.DateTime, primary_key=True, comment="last bar of the backtested data (UTC)"),
     sa.Column("market_id", sa.String(64), primary_key=True, comment="'*' for the whole book"),
     sa.Column("direction", sa.String(8), primary_key=True, comment="YES, NO, or '*' for the book"),
-    sa.Column("start_ts", sa.DateTime, nullable=False),
-    sa.Column("bars", sa.Integer, nullable=False),
+    sa.Column("start_ts", sa.DateTime, nullable=False, comment="first bar of the backtest (UTC)"),
+    sa.Column("bars", sa.Integer, nullable=False, comment="bars (buckets) simulated"),
     *_metric_cols(),
-    sa.Column("fees", sa.Float, nullable=False),
-    sa.Column("slippage", sa.Float, nullable=False),
+    sa.Column("fees", sa.Float, nullable=False, comment="fees paid, USD"),
+    sa.Column("slippage", sa.Float, nullable=False, comment="slippage cost, USD"),
     sa.Column("holding_bars", sa.Integer, nullable=False, comment="time exit after entry; 0: none"),
 )
 
 backtest_trades = sa.Table(
     "backtest_trades",
     metadata,
-    sa.Column("as_of", sa.DateTime, primary_key=True),
-    sa.Column("market_id", sa.String(64), primary_key=True),
+    sa.Column(
+        "as_of",
+        sa.DateTime,
+        primary_key=True,
+        comment="as_of of the backtest_results slice the trade belongs to",
+    ),
+    sa.Column("market_id", sa.String(64), primary_key=True, comment="Gamma market id"),
     sa.Column(
         "direction", sa.String(8), primary_key=True, comment="YES trades yes_price, NO trades 1 - yes_price"
     ),
@@ -363,62 +389,65 @@ backtest_trades = sa.Table(
     sa.Column("size", sa.Float, nullable=False, comment="tokens bought"),
     sa.Column("entry_price", sa.Float, nullable=False, comment="close x (1 + slippage)"),
     sa.Column("exit_price", sa.Float, nullable=False, comment="close x (1 - slippage); last close when open"),
-    sa.Column("entry_fees", sa.Float, nullable=False),
-    sa.Column("exit_fees", sa.Float, nullable=False),
+    sa.Column("entry_fees", sa.Float, nullable=False, comment="fees paid at entry, USD"),
+    sa.Column("exit_fees", sa.Float, nullable=False, comment="fees paid at exit, USD"),
     sa.Column("pnl", sa.Float, nullable=False, comment="after fees, cash units"),
     sa.Column("trade_return", sa.Float, nullable=False, comment="pnl / (size x entry_price)"),
-    sa.Column("bars_held", sa.Integer, nullable=False),
+    sa.Column("bars_held", sa.Integer, nullable=False, comment="bars between entry and exit"),
 )
 
 monte_carlo = sa.Table(
     "monte_carlo",
     metadata,
-    sa.Column("as_of", sa.DateTime, primary_key=True),
+    sa.Column("as_of", sa.DateTime, primary_key=True, comment="last bar of the backtested data (UTC)"),
     sa.Column("study", sa.String(32), primary_key=True, comment="entry_timing or trade_bootstrap"),
-    sa.Column("runs", sa.Integer, nullable=False),
+    sa.Column("runs", sa.Integer, nullable=False, comment="simulated runs"),
     sa.Column("actual_return", sa.Float, comment="the backtest's book total return"),
-    sa.Column("actual_max_drawdown", sa.Float),
-    *[sa.Column(f"return_p{p:02d}", sa.Float) for p in (5, 25, 50, 75, 95)],
+    sa.Column("actual_max_drawdown", sa.Float, comment="max drawdown of the actual backtest"),
+    *[
+        sa.Column(f"return_p{p:02d}", sa.Float, comment="total return percentile")
+        for p in (5, 25, 50, 75, 95)
+    ],
     *[
         sa.Column(f"drawdown_p{p:02d}", sa.Float, comment="max drawdown percentile")
         for p in (5, 25, 50, 75, 95)
     ],
-    sa.Column("mean_return", sa.Float),
+    sa.Column("mean_return", sa.Float, comment="mean total return"),
     sa.Column("prob_loss", sa.Float, comment="share of runs with total return < 0"),
     sa.Column("var", sa.Float, comment="value at risk of total return at `confidence`, positive = loss"),
     sa.Column("cvar", sa.Float, comment="mean loss beyond VaR, positive = loss"),
-    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False, comment="confidence level of var and cvar"),
     sa.Column("actual_percentile", sa.Float, comment="% of runs at or below the actual return"),
     sa.Column("shift_bars", sa.Integer, comment="entry_timing: max shift of an entry"),
-    sa.Column("seed", sa.Integer, nullable=False),
+    sa.Column("seed", sa.Integer, nullable=False, comment="random seed (reproducible)"),
 )
 
 stress_tests = sa.Table(
     "stress_tests",
     metadata,
-    sa.Column("as_of", sa.DateTime, primary_key=True),
-    sa.Column("scenario", sa.String(32), primary_key=True),
-    sa.Column("description", sa.Text, nullable=False),
-    sa.Column("total_return", sa.Float),
-    sa.Column("annualized_return", sa.Float),
-    sa.Column("sharpe", sa.Float),
-    sa.Column("max_drawdown", sa.Float),
-    sa.Column("win_rate", sa.Float),
-    sa.Column("num_trades", sa.Integer),
+    sa.Column("as_of", sa.DateTime, primary_key=True, comment="last bar of the backtested data (UTC)"),
+    sa.Column("scenario", sa.String(32), primary_key=True, comment="stress scenario name"),
+    sa.Column("description", sa.Text, nullable=False, comment="what the scenario changes"),
+    sa.Column("total_return", sa.Float, comment="total return under the scenario"),
+    sa.Column("annualized_return", sa.Float, comment="annualized return under the scenario"),
+    sa.Column("sharpe", sa.Float, comment="Sharpe ratio under the scenario"),
+    sa.Column("max_drawdown", sa.Float, comment="max drawdown under the scenario"),
+    sa.Column("win_rate", sa.Float, comment="win rate under the scenario"),
+    sa.Column("num_trades", sa.Integer, comment="trades under the scenario"),
     sa.Column("return_change", sa.Float, comment="total_return - baseline total_return"),
 )
 
 sensitivity_analysis = sa.Table(
     "sensitivity_analysis",
     metadata,
-    sa.Column("as_of", sa.DateTime, primary_key=True),
+    sa.Column("as_of", sa.DateTime, primary_key=True, comment="last bar of the backtested data (UTC)"),
     sa.Column(
         "parameter", sa.String(32), primary_key=True, comment="baseline, fees, slippage or a threshold"
     ),
     sa.Column("multiplier", sa.Float, primary_key=True, comment="factor applied to the parameter"),
     sa.Column("value", sa.Float, comment="the parameter's value in this row"),
     *[
-        sa.Column(name, sa.Integer if name == "num_trades" else sa.Float)
+        sa.Column(name, sa.Integer if name == "num_trades" else sa.Float, comment="with the parameter scaled")
         for name in ("total_return", "sharpe", "max_drawdown", "win_rate", "num_trades")
     ],
     *[
@@ -430,23 +459,23 @@ sensitivity_analysis = sa.Table(
 walk_forward = sa.Table(
     "walk_forward",
     metadata,
-    sa.Column("as_of", sa.DateTime, primary_key=True),
+    sa.Column("as_of", sa.DateTime, primary_key=True, comment="last bar of the backtested data (UTC)"),
     sa.Column("window_index", sa.Integer, primary_key=True, comment="0, 1, ... in time order"),
-    sa.Column("train_start", sa.DateTime, nullable=False),
-    sa.Column("train_end", sa.DateTime, nullable=False),
-    sa.Column("test_start", sa.DateTime, nullable=False),
-    sa.Column("test_end", sa.DateTime, nullable=False),
+    sa.Column("train_start", sa.DateTime, nullable=False, comment="start of the in-sample window (UTC)"),
+    sa.Column("train_end", sa.DateTime, nullable=False, comment="end of the in-sample window (UTC)"),
+    sa.Column("test_start", sa.DateTime, nullable=False, comment="start of the out-of-sample window (UTC)"),
+    sa.Column("test_end", sa.DateTime, nullable=False, comment="end of the out-of-sample window (UTC)"),
     sa.Column("rvr_threshold", sa.Float, nullable=False, comment="picked on the train window"),
-    sa.Column("roc_threshold", sa.Float, nullable=False),
-    sa.Column("hype_threshold", sa.Float, nullable=False),
-    sa.Column("is_total_return", sa.Float),
+    sa.Column("roc_threshold", sa.Float, nullable=False, comment="ROC threshold chosen in sample"),
+    sa.Column("hype_threshold", sa.Float, nullable=False, comment="hype threshold chosen in sample"),
+    sa.Column("is_total_return", sa.Float, comment="in-sample total return"),
     sa.Column("is_daily_return", sa.Float, comment="in sample, (1 + total) ** (bars per day / bars) - 1"),
-    sa.Column("is_sharpe", sa.Float),
-    sa.Column("is_num_trades", sa.Integer),
-    sa.Column("oos_total_return", sa.Float),
+    sa.Column("is_sharpe", sa.Float, comment="in-sample Sharpe ratio"),
+    sa.Column("is_num_trades", sa.Integer, comment="in-sample trades"),
+    sa.Column("oos_total_return", sa.Float, comment="out-of-sample total return"),
     sa.Column("oos_daily_return", sa.Float, comment="out of sample, per day"),
-    sa.Column("oos_sharpe", sa.Float),
-    sa.Column("oos_num_trades", sa.Integer),
+    sa.Column("oos_sharpe", sa.Float, comment="out-of-sample Sharpe ratio"),
+    sa.Column("oos_num_trades", sa.Integer, comment="out-of-sample trades"),
 )
 
 # --- kaizen ---------------------------------------------------------------------------
@@ -464,7 +493,7 @@ kaizen_metrics = sa.Table(
         comment="'*' the metric; job:<name> / step:<key> breakdowns",
     ),
     sa.Column("ts", sa.DateTime, primary_key=True, comment="UTC day the reading describes (midnight)"),
-    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("value", sa.Float, nullable=False, comment="the metric's value for that day"),
     sa.Column(
         "sample_size", sa.Integer, nullable=False, comment="runs, API calls, signals... behind the value"
     ),
@@ -479,19 +508,19 @@ sa.Index("ix_kaizen_metrics_ts", kaizen_metrics.c.ts)
 metric_trends = sa.Table(
     "metric_trends",
     metadata,
-    sa.Column("metric", sa.String(64), primary_key=True),
+    sa.Column("metric", sa.String(64), primary_key=True, comment="kaizen metric name (kaizen.metrics)"),
     sa.Column("as_of", sa.DateTime, primary_key=True, comment="newest day in the analysed history"),
-    sa.Column("n_points", sa.Integer, nullable=False),
+    sa.Column("n_points", sa.Integer, nullable=False, comment="daily values in the trend window"),
     sa.Column(
         "slope_per_day", sa.Float, nullable=False, comment="Sen's slope (median pairwise), units per day"
     ),
-    sa.Column("kendall_tau", sa.Float, nullable=False),
+    sa.Column("kendall_tau", sa.Float, nullable=False, comment="Kendall's tau of value against time"),
     sa.Column("mk_z", sa.Float, nullable=False, comment="Mann-Kendall z (tie-corrected variance)"),
     sa.Column("p_value", sa.Float, nullable=False, comment="two-sided Mann-Kendall p-value"),
     sa.Column("significant", sa.Boolean, nullable=False, comment="p_value < kaizen.trend_alpha"),
     sa.Column("verdict", sa.String(16), nullable=False, comment="improving, worsening or flat"),
-    sa.Column("last_week_mean", sa.Float),
-    sa.Column("previous_week_mean", sa.Float),
+    sa.Column("last_week_mean", sa.Float, comment="mean over the last 7 days"),
+    sa.Column("previous_week_mean", sa.Float, comment="mean over the 7 days before"),
     sa.Column("wow_change", sa.Float, comment="last_week_mean - previous_week_mean"),
     sa.Column("wow_pct_change", sa.Float, comment="wow_change / |previous_week_mean|"),
     _now_col("computed_at"),
@@ -500,7 +529,7 @@ metric_trends = sa.Table(
 metric_forecasts = sa.Table(
     "metric_forecasts",
     metadata,
-    sa.Column("metric", sa.String(64), primary_key=True),
+    sa.Column("metric", sa.String(64), primary_key=True, comment="kaizen metric name (kaizen.metrics)"),
     sa.Column("origin_ts", sa.DateTime, primary_key=True, comment="last observed day"),
     sa.Column(
         "scenario",
@@ -510,12 +539,17 @@ metric_forecasts = sa.Table(
     ),
     sa.Column("ts", sa.DateTime, primary_key=True, comment="forecast day"),
     sa.Column("step", sa.Integer, nullable=False, comment="days after origin_ts"),
-    sa.Column("mean", sa.Float, nullable=False),
+    sa.Column("mean", sa.Float, nullable=False, comment="forecast mean"),
     sa.Column(
         "lower", sa.Float, nullable=False, comment="prediction interval, level 1 - kaizen.forecast_alpha"
     ),
-    sa.Column("upper", sa.Float, nullable=False),
-    sa.Column("deviation_line", sa.Float, nullable=False),
+    sa.Column("upper", sa.Float, nullable=False, comment="upper prediction bound"),
+    sa.Column(
+        "deviation_line",
+        sa.Float,
+        nullable=False,
+        comment="value beyond which the metric deviates from target",
+    ),
     sa.Column("effect", sa.Float, nullable=False, comment="what-if step change applied (0 for baseline)"),
     _now_col("computed_at"),
 )
@@ -523,22 +557,29 @@ metric_forecasts = sa.Table(
 metric_forecast_summary = sa.Table(
     "metric_forecast_summary",
     metadata,
-    sa.Column("metric", sa.String(64), primary_key=True),
-    sa.Column("origin_ts", sa.DateTime, primary_key=True),
+    sa.Column("metric", sa.String(64), primary_key=True, comment="kaizen metric name (kaizen.metrics)"),
+    sa.Column(
+        "origin_ts", sa.DateTime, primary_key=True, comment="last observed day the forecast starts from (UTC)"
+    ),
     sa.Column("model", sa.String(64), nullable=False, comment="e.g. ARIMA(1,0,0) + season(7)"),
-    sa.Column("aic", sa.Float),
-    sa.Column("n_points", sa.Integer, nullable=False),
-    sa.Column("last_value", sa.Float, nullable=False),
-    sa.Column("deviation_line", sa.Float, nullable=False),
+    sa.Column("aic", sa.Float, comment="AIC of the chosen model"),
+    sa.Column("n_points", sa.Integer, nullable=False, comment="observed daily values the model was fit on"),
+    sa.Column("last_value", sa.Float, nullable=False, comment="value on origin_ts"),
+    sa.Column(
+        "deviation_line",
+        sa.Float,
+        nullable=False,
+        comment="value beyond which the metric deviates from target",
+    ),
     sa.Column(
         "early_warning", sa.Boolean, nullable=False, comment="forecast mean crosses the deviation line"
     ),
     sa.Column("warning_ts", sa.DateTime, comment="first forecast day beyond the line"),
-    sa.Column("warning_step", sa.Integer),
+    sa.Column("warning_step", sa.Integer, comment="days ahead of the first early warning"),
     sa.Column("max_deviation_probability", sa.Float, comment="max over the horizon of P(beyond the line)"),
     sa.Column("mase", sa.Float, comment="rolling-origin MASE (scale: in-sample naive one-step MAE)"),
     sa.Column("naive_mase", sa.Float, comment="the naive (last value) forecast's MASE on the same origins"),
-    sa.Column("accuracy_origins", sa.Integer),
+    sa.Column("accuracy_origins", sa.Integer, comment="rolling origins the MASE was averaged over"),
     sa.Column("anomalies", sa.Integer, nullable=False, comment="anomalous days in the history"),
     _now_col("computed_at"),
 )
@@ -546,9 +587,9 @@ metric_forecast_summary = sa.Table(
 metric_anomalies = sa.Table(
     "metric_anomalies",
     metadata,
-    sa.Column("metric", sa.String(64), primary_key=True),
-    sa.Column("ts", sa.DateTime, primary_key=True),
-    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("metric", sa.String(64), primary_key=True, comment="kaizen metric name (kaizen.metrics)"),
+    sa.Column("ts", sa.DateTime, primary_key=True, comment="day of the anomalous value (UTC)"),
+    sa.Column("value", sa.Float, nullable=False, comment="observed value"),
     sa.Column("expected", sa.Float, nullable=False, comment="one-step-ahead prediction"),
     sa.Column("residual_z", sa.Float, comment="(value - expected) / robust residual sigma"),
     sa.Column("robust_z", sa.Float, comment="rolling median/MAD z of the residual"),
@@ -563,18 +604,18 @@ bottleneck = sa.Table(
     sa.Column(
         "kind", sa.String(16), primary_key=True, comment="step (ranked by critical path) or metric (by gap)"
     ),
-    sa.Column("rank", sa.Integer, primary_key=True),
+    sa.Column("rank", sa.Integer, primary_key=True, comment="rank within kind (1 = worst)"),
     sa.Column("candidate", sa.String(255), nullable=False, comment="step key or metric name"),
     sa.Column("category", sa.String(16), nullable=False, comment="pipeline or outcome"),
     sa.Column("score", sa.Float, nullable=False, comment="critical_share + failure_share, or weighted_gap"),
     sa.Column("critical_seconds", sa.Float, comment="seconds on runs' critical paths (steps)"),
-    sa.Column("critical_share", sa.Float),
-    sa.Column("failures", sa.Integer),
-    sa.Column("failure_share", sa.Float),
+    sa.Column("critical_share", sa.Float, comment="share of the critical path's time spent in this step"),
+    sa.Column("failures", sa.Integer, comment="failed executions of this step in the window"),
+    sa.Column("failure_share", sa.Float, comment="share of this step's executions that failed"),
     sa.Column("value", sa.Float, comment="metric value (metrics)"),
-    sa.Column("target", sa.Float),
+    sa.Column("target", sa.Float, comment="the metric's target (kaizen.metrics)"),
     sa.Column("relative_gap", sa.Float, comment="(target - value) x direction / target"),
-    sa.Column("importance", sa.Float),
+    sa.Column("importance", sa.Float, comment="the metric's importance weight (kaizen.metrics)"),
     sa.Column("is_constraint", sa.Boolean, nullable=False, comment="the one current constraint"),
     sa.Column("constraint_metric", sa.String(64), comment="metric the constraint shows up in"),
     sa.Column("explanation", sa.Text, comment="why this is the constraint (constraint row only)"),
@@ -585,39 +626,59 @@ improvements = sa.Table(
     "improvements",
     metadata,
     sa.Column("improvement_id", sa.String(64), primary_key=True, comment="slug; the title's when not given"),
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("target_metric", sa.String(64), nullable=False),
+    sa.Column("title", sa.Text, nullable=False, comment="what the improvement is"),
+    sa.Column(
+        "target_metric",
+        sa.String(64),
+        nullable=False,
+        comment="kaizen metric the improvement targets (kaizen.metrics)",
+    ),
     sa.Column(
         "predicted_effect", sa.Float, nullable=False, comment="expected change of the metric (signed units)"
     ),
-    sa.Column("cost_hours", sa.Float, nullable=False),
+    sa.Column("cost_hours", sa.Float, nullable=False, comment="hours spent"),
     sa.Column("cost_money", sa.Float, nullable=False, comment="USD"),
     sa.Column("status", sa.String(16), nullable=False, comment="proposed, in_progress, shipped or abandoned"),
     sa.Column("shipped_at", sa.DateTime, comment="when the change went live (required for shipped)"),
     sa.Column("catalogue_key", sa.String(64), comment="catalogue entry it came from, if any"),
-    sa.Column("notes", sa.Text),
-    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("notes", sa.Text, comment="free-text notes"),
+    sa.Column("created_at", sa.DateTime, nullable=False, comment="when the improvement was logged (UTC)"),
     _now_col("updated_at"),
 )
 
 improvement_impact = sa.Table(
     "improvement_impact",
     metadata,
-    sa.Column("improvement_id", sa.String(64), primary_key=True),
-    sa.Column("target_metric", sa.String(64), nullable=False),
-    sa.Column("shipped_at", sa.DateTime, nullable=False),
+    sa.Column(
+        "improvement_id",
+        sa.String(64),
+        primary_key=True,
+        comment="id of the improvement (improvements table)",
+    ),
+    sa.Column(
+        "target_metric",
+        sa.String(64),
+        nullable=False,
+        comment="kaizen metric the improvement targets (kaizen.metrics)",
+    ),
+    sa.Column("shipped_at", sa.DateTime, nullable=False, comment="when the improvement shipped (UTC)"),
     sa.Column("verdict", sa.String(16), nullable=False, comment="pending, improved, worsened or no_effect"),
     sa.Column("n_before", sa.Integer, nullable=False, comment="daily points in the before window"),
-    sa.Column("n_after", sa.Integer, nullable=False),
-    sa.Column("mean_before", sa.Float),
-    sa.Column("mean_after", sa.Float),
+    sa.Column("n_after", sa.Integer, nullable=False, comment="daily values in the window after shipping"),
+    sa.Column("mean_before", sa.Float, comment="mean of the metric before shipping"),
+    sa.Column("mean_after", sa.Float, comment="mean of the metric after shipping"),
     sa.Column("actual_effect", sa.Float, comment="mean_after - mean_before"),
     sa.Column("ci_low", sa.Float, comment="Welch confidence interval of the effect"),
-    sa.Column("ci_high", sa.Float),
-    sa.Column("t_stat", sa.Float),
+    sa.Column("ci_high", sa.Float, comment="upper bound of the effect's confidence interval"),
+    sa.Column("t_stat", sa.Float, comment="Welch t statistic"),
     sa.Column("df", sa.Float, comment="Welch-Satterthwaite degrees of freedom"),
-    sa.Column("p_value", sa.Float),
-    sa.Column("predicted_effect", sa.Float, nullable=False),
+    sa.Column("p_value", sa.Float, comment="Welch t-test p-value"),
+    sa.Column(
+        "predicted_effect",
+        sa.Float,
+        nullable=False,
+        comment="effect predicted when the improvement was logged",
+    ),
     sa.Column("error", sa.Float, comment="predicted_effect - actual_effect"),
     sa.Column("abs_pct_error", sa.Float, comment="|error| / |actual_effect|"),
     sa.Column(
@@ -637,32 +698,45 @@ learning_velocity = sa.Table(
     sa.Column("validated", sa.Integer, nullable=False, comment="improvements whose impact was measured"),
     sa.Column("improved", sa.Integer, nullable=False, comment="of those, significantly better"),
     sa.Column("mean_abs_pct_error", sa.Float, comment="mean |predicted - actual| / |actual|"),
-    sa.Column("mean_relative_bias", sa.Float),
-    sa.Column("cumulative_validated", sa.Integer, nullable=False),
+    sa.Column(
+        "mean_relative_bias", sa.Float, comment="mean relative bias of the week's validated predictions"
+    ),
+    sa.Column(
+        "cumulative_validated", sa.Integer, nullable=False, comment="improvements validated up to that week"
+    ),
     _now_col("computed_at"),
 )
 
 recommendations = sa.Table(
     "recommendations",
     metadata,
-    sa.Column("as_of", sa.DateTime, primary_key=True),
-    sa.Column("rank", sa.Integer, primary_key=True),
-    sa.Column("catalogue_key", sa.String(64), nullable=False),
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("target_metric", sa.String(64), nullable=False),
-    sa.Column("addresses_constraint", sa.Boolean, nullable=False),
-    sa.Column("parameter", sa.String(128)),
-    sa.Column("proposed_value", sa.String(128)),
+    sa.Column("as_of", sa.DateTime, primary_key=True, comment="metric day the recommendations are for"),
+    sa.Column("rank", sa.Integer, primary_key=True, comment="1 = best expected return"),
+    sa.Column("catalogue_key", sa.String(64), nullable=False, comment="key in kaizen.catalogue"),
+    sa.Column("title", sa.Text, nullable=False, comment="what to change"),
+    sa.Column(
+        "target_metric",
+        sa.String(64),
+        nullable=False,
+        comment="kaizen metric the improvement targets (kaizen.metrics)",
+    ),
+    sa.Column(
+        "addresses_constraint", sa.Boolean, nullable=False, comment="targets the current constraint's metric"
+    ),
+    sa.Column("parameter", sa.String(128), comment="setting the change adjusts"),
+    sa.Column("proposed_value", sa.String(128), comment="the value to set it to"),
     sa.Column("predicted_effect", sa.Float, nullable=False, comment="the catalogue's prediction"),
     sa.Column("bias_factor", sa.Float, nullable=False, comment="1 - mean relative bias of past predictions"),
     sa.Column(
         "bias_basis", sa.String(16), nullable=False, comment="metric, all or none (what it was learned from)"
     ),
     sa.Column("corrected_effect", sa.Float, nullable=False, comment="predicted_effect x bias_factor"),
-    sa.Column("value_usd", sa.Float, nullable=False),
-    sa.Column("cost_hours", sa.Float, nullable=False),
-    sa.Column("cost_money", sa.Float, nullable=False),
-    sa.Column("cost_usd", sa.Float, nullable=False),
+    sa.Column("value_usd", sa.Float, nullable=False, comment="value of one unit of metric change, USD"),
+    sa.Column("cost_hours", sa.Float, nullable=False, comment="estimated hours"),
+    sa.Column("cost_money", sa.Float, nullable=False, comment="estimated money, USD"),
+    sa.Column(
+        "cost_usd", sa.Float, nullable=False, comment="cost_hours at kaizen.hourly_rate_usd plus cost_money"
+    ),
     sa.Column("expected_return", sa.Float, nullable=False, comment="value_usd - cost_usd"),
     sa.Column("expected_roi", sa.Float, comment="expected_return / cost_usd"),
     _now_col("computed_at"),
@@ -671,17 +745,17 @@ recommendations = sa.Table(
 resource_plan = sa.Table(
     "resource_plan",
     metadata,
-    sa.Column("as_of", sa.DateTime, primary_key=True),
-    sa.Column("catalogue_key", sa.String(64), primary_key=True),
-    sa.Column("selected", sa.Boolean, nullable=False),
-    sa.Column("expected_return", sa.Float, nullable=False),
-    sa.Column("cost_hours", sa.Float, nullable=False),
-    sa.Column("cost_money", sa.Float, nullable=False),
+    sa.Column("as_of", sa.DateTime, primary_key=True, comment="metric day the plan is for"),
+    sa.Column("catalogue_key", sa.String(64), primary_key=True, comment="key in kaizen.catalogue"),
+    sa.Column("selected", sa.Boolean, nullable=False, comment="in the plan"),
+    sa.Column("expected_return", sa.Float, nullable=False, comment="expected return, USD"),
+    sa.Column("cost_hours", sa.Float, nullable=False, comment="estimated hours"),
+    sa.Column("cost_money", sa.Float, nullable=False, comment="estimated money, USD"),
     sa.Column("period", sa.String(16), nullable=False, comment="budget period"),
-    sa.Column("budget_hours", sa.Float, nullable=False),
-    sa.Column("budget_money", sa.Float, nullable=False),
+    sa.Column("budget_hours", sa.Float, nullable=False, comment="kaizen.budget_hours"),
+    sa.Column("budget_money", sa.Float, nullable=False, comment="kaizen.budget_money, USD"),
     sa.Column("hours_left", sa.Float, nullable=False, comment="budget_hours minus the selected items' hours"),
-    sa.Column("money_left", sa.Float, nullable=False),
+    sa.Column("money_left", sa.Float, nullable=False, comment="budget money left after the selection, USD"),
     _now_col("computed_at"),
 )
 
@@ -691,10 +765,10 @@ feedback = sa.Table(
     sa.Column(
         "feedback_id", sa.String(40), primary_key=True, comment="sha1 of time, rating, author and text"
     ),
-    sa.Column("submitted_at", sa.DateTime, nullable=False),
+    sa.Column("submitted_at", sa.DateTime, nullable=False, comment="when the feedback was submitted (UTC)"),
     sa.Column("rating", sa.Integer, nullable=False, comment="1 (poor) to 5 (excellent)"),
-    sa.Column("text", sa.Text, nullable=False),
-    sa.Column("author", sa.String(128)),
+    sa.Column("text", sa.Text, nullable=False, comment="free-text comment"),
+    sa.Column("author", sa.String(128), comment="who gave the feedback (optional)"),
     sa.Column("sentiment", sa.Float, nullable=False, comment="VADER compound score in [-1, 1]"),
     sa.Column("sentiment_label", sa.String(8), nullable=False, comment="positive, neutral or negative"),
     sa.Column("source", sa.String(16), nullable=False, comment="cli or job"),
@@ -704,12 +778,16 @@ sa.Index("ix_feedback_submitted_at", feedback.c.submitted_at)
 feedback_summary = sa.Table(
     "feedback_summary",
     metadata,
-    sa.Column("week_start", sa.DateTime, primary_key=True),
-    sa.Column("responses", sa.Integer, nullable=False),
-    sa.Column("mean_rating", sa.Float, nullable=False),
-    sa.Column("mean_sentiment", sa.Float, nullable=False),
-    sa.Column("positive_share", sa.Float, nullable=False),
-    sa.Column("negative_share", sa.Float, nullable=False),
+    sa.Column("week_start", sa.DateTime, primary_key=True, comment="start of the week (UTC)"),
+    sa.Column("responses", sa.Integer, nullable=False, comment="feedback responses that week"),
+    sa.Column("mean_rating", sa.Float, nullable=False, comment="mean rating (1-5)"),
+    sa.Column("mean_sentiment", sa.Float, nullable=False, comment="mean VADER compound sentiment (-1..1)"),
+    sa.Column(
+        "positive_share", sa.Float, nullable=False, comment="share of responses with positive sentiment"
+    ),
+    sa.Column(
+        "negative_share", sa.Float, nullable=False, comment="share of responses with negative sentiment"
+    ),
     _now_col("computed_at"),
 )
 
@@ -719,9 +797,11 @@ kaizen_reports = sa.Table(
     sa.Column(
         "cadence", sa.String(16), primary_key=True, comment="daily, weekly, monthly, quarterly or yearly"
     ),
-    sa.Column("period_start", sa.DateTime, primary_key=True),
+    sa.Column(
+        "period_start", sa.DateTime, primary_key=True, comment="start of the reported period (UTC, inclusive)"
+    ),
     sa.Column("period_end", sa.DateTime, nullable=False, comment="exclusive"),
-    sa.Column("markdown", sa.Text, nullable=False),
+    sa.Column("markdown", sa.Text, nullable=False, comment="the rendered report"),
     _now_col("generated_at"),
 )
 
@@ -737,16 +817,18 @@ alert_state = sa.Table(
     sa.Column("alert_key", sa.String(255), nullable=False, comment="check:<asset>/<check> or run:<job>"),
     sa.Column("kind", sa.String(8), nullable=False, comment="check or run"),
     sa.Column("asset_key", sa.String(255), comment="asset of a check alert ('/'-joined path)"),
-    sa.Column("check_name", sa.String(128)),
+    sa.Column("check_name", sa.String(128), comment="asset check of a check alert"),
     sa.Column("job_name", sa.String(255), comment="job of the failing run"),
     sa.Column("priority", sa.String(8), nullable=False, comment="critical, warning or info (routing)"),
     sa.Column("severity", sa.String(8), comment="Dagster check severity ERROR/WARN (run alerts: none)"),
     sa.Column("status", sa.String(8), nullable=False, comment="open or resolved"),
-    sa.Column("opened_at", sa.DateTime, nullable=False),
+    sa.Column(
+        "opened_at", sa.DateTime, nullable=False, comment="first failing evaluation or run of this episode"
+    ),
     sa.Column("last_failed_at", sa.DateTime, nullable=False, comment="newest failing evaluation or run"),
     sa.Column("resolved_at", sa.DateTime, comment="first passing evaluation / successful run after opening"),
     sa.Column("failure_count", sa.Integer, nullable=False, comment="failing evaluations in this episode"),
-    sa.Column("first_run_id", sa.String(64)),
+    sa.Column("first_run_id", sa.String(64), comment="run of the first failure of this episode"),
     sa.Column("last_run_id", sa.String(64), comment="run of the newest failure (the email links it)"),
     sa.Column("value", sa.Float, comment="check metadata 'value' of the newest failure"),
     sa.Column("target", sa.Float, comment="check metadata 'target'"),
@@ -771,38 +853,42 @@ alert_outbox = sa.Table(
     sa.Column("priority", sa.String(8), nullable=False, comment="highest priority in the email"),
     sa.Column("run_id", sa.String(64), comment="run the grouped failures came from"),
     sa.Column("alert_ids", sa.Text, nullable=False, comment="JSON list of alert_state ids in the email"),
-    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False, comment="email subject"),
     sa.Column("recipients", sa.Text, nullable=False, comment="JSON list of addresses"),
-    sa.Column("body_text", sa.Text, nullable=False),
-    sa.Column("body_html", sa.Text, nullable=False),
-    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("body_text", sa.Text, nullable=False, comment="plain-text email body"),
+    sa.Column("body_html", sa.Text, nullable=False, comment="HTML email body"),
+    sa.Column("created_at", sa.DateTime, nullable=False, comment="when the email was enqueued (UTC)"),
     sa.Column("status", sa.String(8), nullable=False, comment="pending, sent or skipped (no recipients)"),
     sa.Column("attempts", sa.Integer, nullable=False, comment="SMTP send attempts so far"),
     sa.Column("next_attempt_at", sa.DateTime, nullable=False, comment="not retried before this (backoff)"),
     sa.Column("last_error", sa.Text, comment="last SMTP error (secrets redacted)"),
-    sa.Column("sent_at", sa.DateTime),
+    sa.Column("sent_at", sa.DateTime, comment="when the email was sent (UTC; null until sent)"),
 )
 sa.Index("ix_alert_outbox_status", alert_outbox.c.status, alert_outbox.c.next_attempt_at)
 
 alert_history = sa.Table(
     "alert_history",
     metadata,
-    sa.Column("alert_id", sa.String(40), primary_key=True),
-    sa.Column("alert_key", sa.String(255), nullable=False),
-    sa.Column("kind", sa.String(8), nullable=False),
-    sa.Column("asset_key", sa.String(255)),
-    sa.Column("check_name", sa.String(128)),
-    sa.Column("job_name", sa.String(255)),
-    sa.Column("priority", sa.String(8), nullable=False),
+    sa.Column(
+        "alert_id", sa.String(40), primary_key=True, comment="sha1 of alert_key and opened_at: one episode"
+    ),
+    sa.Column("alert_key", sa.String(255), nullable=False, comment="check:<asset>/<check> or run:<job>"),
+    sa.Column("kind", sa.String(8), nullable=False, comment="check or run"),
+    sa.Column("asset_key", sa.String(255), comment="asset of a check alert ('/'-joined path)"),
+    sa.Column("check_name", sa.String(128), comment="asset check of a check alert"),
+    sa.Column("job_name", sa.String(255), comment="job of the failing run"),
+    sa.Column("priority", sa.String(8), nullable=False, comment="critical, warning or info (routing)"),
     sa.Column("status", sa.String(8), nullable=False, comment="open or resolved"),
-    sa.Column("opened_at", sa.DateTime, nullable=False),
-    sa.Column("last_failed_at", sa.DateTime, nullable=False),
-    sa.Column("resolved_at", sa.DateTime),
-    sa.Column("failure_count", sa.Integer, nullable=False),
-    sa.Column("last_run_id", sa.String(64)),
-    sa.Column("value", sa.Float),
-    sa.Column("target", sa.Float),
-    sa.Column("deviation", sa.Float),
+    sa.Column(
+        "opened_at", sa.DateTime, nullable=False, comment="first failing evaluation or run of this episode"
+    ),
+    sa.Column("last_failed_at", sa.DateTime, nullable=False, comment="newest failing evaluation or run"),
+    sa.Column("resolved_at", sa.DateTime, comment="first passing evaluation / successful run after opening"),
+    sa.Column("failure_count", sa.Integer, nullable=False, comment="failing evaluations in this episode"),
+    sa.Column("last_run_id", sa.String(64), comment="run of the newest failure (the email links it)"),
+    sa.Column("value", sa.Float, comment="check metadata 'value' of the newest failure"),
+    sa.Column("target", sa.Float, comment="check metadata 'target'"),
+    sa.Column("deviation", sa.Float, comment="check metadata 'deviation'"),
     sa.Column("emails_sent", sa.Integer, nullable=False, comment="outbox emails delivered for this alert"),
     sa.Column("emails_pending", sa.Integer, nullable=False, comment="outbox emails waiting for (re)delivery"),
     sa.Column("last_email_at", sa.DateTime, comment="newest delivered email"),
@@ -812,14 +898,14 @@ alert_history = sa.Table(
 health_report = sa.Table(
     "health_report",
     metadata,
-    sa.Column("checked_at", sa.DateTime, primary_key=True),
+    sa.Column("checked_at", sa.DateTime, primary_key=True, comment="when the probes ran (UTC)"),
     sa.Column(
         "probe", sa.String(64), primary_key=True, comment="warehouse_size, price_freshness, api_<source>, ..."
     ),
     sa.Column("status", sa.String(8), nullable=False, comment="ok, warn, error or skipped"),
     sa.Column("value", sa.Float, comment="measured number (unit column)"),
     sa.Column("threshold", sa.Float, comment="the configured limit the value is compared with"),
-    sa.Column("unit", sa.String(16)),
+    sa.Column("unit", sa.String(16), comment="unit of value and threshold"),
     sa.Column("detail", sa.Text, nullable=False, comment="what was found and what to do"),
 )
 
@@ -827,50 +913,52 @@ database_backup = sa.Table(
     "database_backup",
     metadata,
     sa.Column("file_name", sa.String(255), primary_key=True, comment="backup file in database.backup_dir"),
-    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False, comment="when the backup was taken (UTC)"),
     sa.Column("dialect", sa.String(16), nullable=False, comment="sqlite (.sqlite.gz) or postgresql (.dump)"),
-    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False, comment="backup file size"),
     sa.Column(
         "source_rows", sa.BigInteger, nullable=False, comment="rows in the source at the copy's snapshot"
     ),
-    sa.Column("tables", sa.Integer, nullable=False),
+    sa.Column("tables", sa.Integer, nullable=False, comment="tables in the backup"),
     sa.Column(
         "verified", sa.Boolean, nullable=False, comment="restore-tested: integrity and row counts match"
     ),
-    sa.Column("verified_at", sa.DateTime),
-    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("verified_at", sa.DateTime, comment="when the backup was last restored and compared (UTC)"),
+    sa.Column("sha256", sa.String(64), nullable=False, comment="SHA-256 of the backup file"),
     sa.Column("duration_seconds", sa.Float, comment="copy + compress + verify"),
 )
 
 warehouse_maintenance = sa.Table(
     "warehouse_maintenance",
     metadata,
-    sa.Column("ran_at", sa.DateTime, primary_key=True),
-    sa.Column("dialect", sa.String(16), nullable=False),
+    sa.Column("ran_at", sa.DateTime, primary_key=True, comment="when maintenance ran (UTC)"),
+    sa.Column("dialect", sa.String(16), nullable=False, comment="sqlite or postgresql"),
     sa.Column("operations", sa.Text, nullable=False, comment="statements run, e.g. VACUUM; ANALYZE"),
-    sa.Column("size_before_bytes", sa.BigInteger, nullable=False),
-    sa.Column("size_after_bytes", sa.BigInteger, nullable=False),
-    sa.Column("duration_seconds", sa.Float, nullable=False),
+    sa.Column("size_before_bytes", sa.BigInteger, nullable=False, comment="warehouse size before"),
+    sa.Column("size_after_bytes", sa.BigInteger, nullable=False, comment="warehouse size after"),
+    sa.Column("duration_seconds", sa.Float, nullable=False, comment="how long maintenance took"),
 )
 
 daily_ops_summary = sa.Table(
     "daily_ops_summary",
     metadata,
     sa.Column("day", sa.DateTime, primary_key=True, comment="UTC day start"),
-    sa.Column("runs_started", sa.Integer, nullable=False),
-    sa.Column("runs_succeeded", sa.Integer, nullable=False),
-    sa.Column("runs_failed", sa.Integer, nullable=False),
-    sa.Column("alerts_opened", sa.Integer, nullable=False),
-    sa.Column("alerts_resolved", sa.Integer, nullable=False),
+    sa.Column("runs_started", sa.Integer, nullable=False, comment="Dagster runs started that day"),
+    sa.Column("runs_succeeded", sa.Integer, nullable=False, comment="runs of that day that succeeded"),
+    sa.Column("runs_failed", sa.Integer, nullable=False, comment="runs of that day that failed"),
+    sa.Column("alerts_opened", sa.Integer, nullable=False, comment="alert episodes opened that day"),
+    sa.Column("alerts_resolved", sa.Integer, nullable=False, comment="alert episodes resolved that day"),
     sa.Column(
         "alerts_open_at_end", sa.Integer, nullable=False, comment="open at the end of the day (or now)"
     ),
-    sa.Column("emails_sent", sa.Integer, nullable=False),
+    sa.Column("emails_sent", sa.Integer, nullable=False, comment="alert emails sent that day"),
     sa.Column(
         "emails_pending", sa.Integer, nullable=False, comment="enqueued that day and not yet delivered"
     ),
     sa.Column("rows_ingested", sa.BigInteger, nullable=False, comment="new rows reported by ingestion_runs"),
     sa.Column("warehouse_rows", sa.BigInteger, nullable=False, comment="all rows at summary time"),
-    sa.Column("warehouse_size_bytes", sa.BigInteger, nullable=False),
-    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column(
+        "warehouse_size_bytes", sa.BigInteger, nullable=False, comment="warehouse size at the end of the day"
+    ),
+    sa.Column("updated_at", sa.DateTime, nullable=False, comment="when this row was last written (UTC)"),
 )

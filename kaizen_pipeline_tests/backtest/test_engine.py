@@ -128,7 +128,7 @@ def test_pure_backtest_modules_do_not_import_dagster() -> None:
         "import sys\n"
         "import kaizen_pipeline.backtest.engine, kaizen_pipeline.backtest.monte_carlo, "
         "kaizen_pipeline.backtest.stress, kaizen_pipeline.backtest.sensitivity, "
-        "kaizen_pipeline.backtest.walk_forward, kaizen_pipeline.backtest.plots, kaizen_pipeline.backtest.load\n"
+        "kaizen_pipeline.backtest.walk_forward, kaizen_pipeline.backtest.charts, kaizen_pipeline.backtest.load\n"
         "print('dagster' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from kaizen_pipeline.reporting import plt  # pyplot on the headless backend
 
 
 def _drawdown(equity: pd.Series, init_cash: float) -> pd.Series:
