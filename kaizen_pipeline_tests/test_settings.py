@@ -116,6 +116,22 @@ def test_configuration_reference_documents_every_config_key() -> None:
     assert missing == [], f"docs/configuration.md does not document: {missing}"
 
 
+def test_every_config_key_says_what_it_does() -> None:
+    """The reference is a user's only map of a knob: no key, and no field of a list entry, without a description."""
+    from kaizen_pipeline.settings import config_reference
+
+    rows = config_reference()
+    undescribed = [row.key for row in rows if not row.description.strip()]
+    undescribed += [
+        f"{row.key}[].{name}"
+        for row in rows
+        if row.item_model is not None
+        for name, info in row.item_model.model_fields.items()
+        if not (info.description or "").strip()
+    ]
+    assert undescribed == [], f"config keys without a description: {undescribed}"
+
+
 def test_configuration_reference_is_current() -> None:
     """docs/configuration.md is generated: after changing a setting run python -m kaizen_pipeline.settings --write."""
     from kaizen_pipeline.settings import render_reference

@@ -39,30 +39,35 @@ class QualitySettings(_Section):
         0.02, gt=0, lt=1, description="Allowed |YES + NO - 1| at the same timestamp."
     )
     gap_factor: float = Field(2.0, ge=1, description="A gap longer than this x fidelity is reported.")
-    tweet_window_slack_minutes: float = Field(5, ge=0)
+    tweet_window_slack_minutes: float = Field(
+        5, ge=0, description="Clock slack allowed around twitter.window_days when checking post timestamps."
+    )
 
 
 class PolymarketSettings(_Section):
-    gamma_url: str = "https://gamma-api.polymarket.com"
-    clob_url: str = "https://clob.polymarket.com"
-    data_url: str = "https://data-api.polymarket.com"
+    gamma_url: str = Field("https://gamma-api.polymarket.com", description="Gamma API base URL (markets).")
+    clob_url: str = Field("https://clob.polymarket.com", description="CLOB API base URL (price history).")
+    data_url: str = Field("https://data-api.polymarket.com", description="Data API base URL (trades).")
     page_size: int = Field(100, ge=1, le=100, description="Gamma keyset page size (the API caps it at 100).")
     fidelity_minutes: int = Field(15, ge=1, le=1440, description="CLOB price-history resolution.")
-    trades_page_size: int = Field(500, ge=1, le=10_000)
+    trades_page_size: int = Field(500, ge=1, le=10_000, description="Data API /trades page size (limit).")
     markets_rate_limit: int = Field(300, ge=1, description="Gamma /markets requests per 10 s.")
     prices_history_rate_limit: int = Field(1000, ge=1, description="CLOB /prices-history requests per 10 s.")
     trades_rate_limit: int = Field(200, ge=1, description="Data API /trades requests per 10 s.")
 
 
 class TwitterSettings(_Section):
-    api_url: str = "https://api.x.com"
+    api_url: str = Field("https://api.x.com", description="X API base URL (recent search).")
     bearer_token: SecretStr | None = Field(None, description="Env only: KAIZEN_TWITTER__BEARER_TOKEN.")
-    keywords: list[str] = Field(default_factory=lambda: ["polymarket.com", "#Polymarket"])
+    keywords: list[str] = Field(
+        default_factory=lambda: ["polymarket.com", "#Polymarket"],
+        description="Terms of the general search query, in priority order (trimmed to the query length limit).",
+    )
     max_tweets_per_query: int = Field(
         100, ge=10, le=100, description="Page size (max_results) of each search request."
     )
     max_pages_per_query: int = Field(10, ge=1, le=100, description="Pagination budget per query and run.")
-    bot_detection: bool = True
+    bot_detection: bool = Field(True, description="Flag bot-like posts and leave them out of hype scores.")
     window_days: int = Field(7, ge=1, le=7, description="Recent search only reaches back 7 days.")
     rate_limit: int = Field(450, ge=1, description="Requests per 15 minutes.")
     per_market_queries: bool = Field(True, description="Search each market's question keywords too.")
@@ -73,11 +78,15 @@ class DatabaseSettings(_Section):
         None, description="SQLAlchemy URL; overrides path (e.g. postgresql+psycopg2://...)."
     )
     path: str = Field("data/warehouse.sqlite", description="SQLite file used when url is empty.")
-    backup_interval_hours: int = Field(24, ge=1, le=24 * 30)
-    backup_dir: str = "data/backups"
-    backup_keep: int = Field(7, ge=1, le=365)
-    max_size_gb: float = Field(5, gt=0)
-    warn_size_gb: float = Field(4, gt=0)
+    backup_interval_hours: int = Field(
+        24, ge=1, le=24 * 30, description="Period of the database_backup schedule."
+    )
+    backup_dir: str = Field("data/backups", description="Directory of verified backups and their catalogue.")
+    backup_keep: int = Field(
+        7, ge=1, le=365, description="Newest verified backups kept; older ones are deleted."
+    )
+    max_size_gb: float = Field(5, gt=0, description="Warehouse size that fails the health check (ERROR).")
+    warn_size_gb: float = Field(4, gt=0, description="Warehouse size that warns in the health check.")
 
     def sqlalchemy_url(self) -> str:
         if self.url:
@@ -86,12 +95,14 @@ class DatabaseSettings(_Section):
 
 
 class TransportSettings(_Section):
-    timeout_seconds: float = Field(20.0, gt=0, le=600)
-    max_retries: int = Field(
-        5, ge=0, le=10, description="Retries after the first attempt (1, 2, 4, 8, 16 s)."
+    timeout_seconds: float = Field(
+        20.0, gt=0, le=600, description="Per-phase HTTP timeout (connect, read, write, pool)."
     )
-    backoff_base_seconds: float = Field(1.0, ge=0, le=60)
-    backoff_max_seconds: float = Field(60.0, ge=0)
+    max_retries: int = Field(
+        5, ge=0, le=10, description="Retries after the first attempt (exponential backoff with jitter)."
+    )
+    backoff_base_seconds: float = Field(1.0, ge=0, le=60, description="First retry wait; doubles per retry.")
+    backoff_max_seconds: float = Field(60.0, ge=0, description="Cap of one retry wait.")
     max_rate_limit_wait_seconds: float = Field(
         900.0, ge=0, description="Longest honoured Retry-After / reset wait."
     )
@@ -104,9 +115,16 @@ class TransportSettings(_Section):
 
 
 class DemoSettings(_Section):
-    seed: int = 7
-    n_markets: int = Field(50, ge=1, le=500)
-    history_days: int = Field(30, ge=1, le=120)
+    seed: int = Field(
+        7, description="Seed of the simulated world: the same seed gives the same markets, prices and posts."
+    )
+    n_markets: int = Field(50, ge=1, le=500, description="Markets in the simulated world.")
+    history_days: int = Field(
+        30,
+        ge=1,
+        le=120,
+        description="Days of history the simulator serves back from now (its trade-history reach).",
+    )
     epoch: str = Field("2026-01-01T00:00:00Z", description="Start of the simulated world (UTC).")
     frozen_now: datetime | None = Field(
         None,

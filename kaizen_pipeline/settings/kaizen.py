@@ -41,8 +41,8 @@ class KaizenMetricSettings(_Section):
 class KaizenImprovementCandidate(_Section):
     """A catalogue entry: a parameter change the recommender may propose."""
 
-    key: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
-    title: str
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64, description="Catalogue key (snake_case).")
+    title: str = Field(description="What the change is, in one line.")
     target_metric: str = Field(description="Registered metric the change is expected to move.")
     predicted_effect: float = Field(
         description="Expected change of the metric's value (signed, metric units)."
@@ -111,7 +111,7 @@ class KaizenSettings(_Section):
     )
     trend_alpha: float = Field(0.05, gt=0, lt=1, description="Mann-Kendall significance level.")
     min_trend_points: int = Field(6, ge=4, description="Fewer daily points: no trend is reported.")
-    forecast_horizon_days: int = Field(14, ge=1, le=365)
+    forecast_horizon_days: int = Field(14, ge=1, le=365, description="Days ahead each metric is forecast.")
     forecast_alpha: float = Field(0.05, gt=0, lt=1, description="Prediction intervals are (1 - alpha).")
     forecast_season_length: int = Field(
         7, ge=1, le=366, description="Seasonal period of daily metrics (7: weekly)."
@@ -140,7 +140,9 @@ class KaizenSettings(_Section):
     hourly_rate_usd: float = Field(100.0, ge=0, description="Cost of an engineering hour in ROI.")
     budget_hours: float = Field(16.0, ge=0, description="Engineering hours available per budget period.")
     budget_money: float = Field(200.0, ge=0, description="Money (USD) available per budget period.")
-    budget_period: Literal["week", "month", "quarter"] = "month"
+    budget_period: Literal["week", "month", "quarter"] = Field(
+        "month", description="Period of kaizen.budget_hours and kaizen.budget_money."
+    )
     metrics: list[KaizenMetricSettings] = Field(
         default_factory=default_kaizen_metrics,
         description="The metric registry (defaults: kaizen_defaults.yaml); setting it replaces the whole list.",

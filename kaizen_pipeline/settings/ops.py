@@ -10,17 +10,33 @@ from kaizen_pipeline.settings._base import _reject_moved, _Section
 
 
 class AlertSettings(_Section):
-    enabled: bool = True
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = Field(25, ge=1, le=65535)
-    smtp_security: Literal["none", "starttls", "ssl"] = "none"
-    smtp_username: str | None = None
+    enabled: bool = Field(
+        True, description="Send alert emails (false: alerts are still recorded in alert_history)."
+    )
+    smtp_host: str = Field("127.0.0.1", description="SMTP server host for alert emails.")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP server port.")
+    smtp_security: Literal["none", "starttls", "ssl"] = Field(
+        "none", description="none: plain SMTP; starttls: upgrade after connect; ssl: TLS from the start."
+    )
+    smtp_username: str | None = Field(
+        None, description="SMTP login user (its password: alerts.smtp_password, env only)."
+    )
     smtp_password: SecretStr | None = Field(None, description="Env only: KAIZEN_ALERTS__SMTP_PASSWORD.")
-    sender: str = "kaizen-pipeline@localhost"
-    recipients: list[str] = Field(default_factory=list)
-    escalation_recipients: list[str] = Field(default_factory=list)
-    repeat_interval_minutes: int = Field(240, ge=1)
-    ui_base_url: str = "http://127.0.0.1:3000"
+    sender: str = Field("kaizen-pipeline@localhost", description="From address of alert emails.")
+    recipients: list[str] = Field(
+        default_factory=list,
+        description="Addresses of warning and critical alert emails (info alerts are recorded only).",
+    )
+    escalation_recipients: list[str] = Field(
+        default_factory=list, description="Extra addresses that also receive critical alerts."
+    )
+    repeat_interval_minutes: int = Field(
+        240, ge=1, description="A still-firing alert is emailed again after this long."
+    )
+    ui_base_url: str = Field(
+        "http://127.0.0.1:3000",
+        description="Dagster UI address used for run links in emails and alert_history.",
+    )
     smtp_timeout_seconds: float = Field(
         20, gt=0, le=300, description="Connect/command timeout of one SMTP send."
     )
@@ -40,10 +56,12 @@ class AlertSettings(_Section):
 
 
 class LoggingSettings(_Section):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    json_logs: bool = True
-    log_dir: str = "data/logs"
-    retention_days: int = Field(30, ge=1, le=3650)
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Lowest level written to the log files."
+    )
+    json_logs: bool = Field(True, description="One JSON object per line (.jsonl); false: plain text (.log).")
+    log_dir: str = Field("data/logs", description="Directory of the daily log files.")
+    retention_days: int = Field(30, ge=1, le=3650, description="Log files older than this are deleted.")
 
 
 class OpsSettings(_Section):

@@ -10,11 +10,22 @@ from kaizen_pipeline.settings._base import _Section
 
 
 class SignalSettings(_Section):
-    rvr_threshold: float = Field(2.0, gt=0, le=100)
-    roc_threshold: float = Field(0.10, gt=0, le=10)
-    hype_threshold: float = Field(70, ge=0, le=100)
-    max_position_pct: float = Field(5, gt=0, le=100)
-    max_exposure_pct: float = Field(25, gt=0, le=100)
+    rvr_threshold: float = Field(
+        2.0,
+        gt=0,
+        le=100,
+        description="Minimum relative volume ratio (recent vs baseline volume) for a signal.",
+    )
+    roc_threshold: float = Field(
+        0.10, gt=0, le=10, description="Minimum absolute price rate of change; its sign picks YES or NO."
+    )
+    hype_threshold: float = Field(70, ge=0, le=100, description="Minimum hype index (0-100) for a signal.")
+    max_position_pct: float = Field(
+        5, gt=0, le=100, description="Largest target weight of one market (% of equity)."
+    )
+    max_exposure_pct: float = Field(
+        25, gt=0, le=100, description="Largest summed target weight (% of equity)."
+    )
 
     @model_validator(mode="after")
     def _position_within_exposure(self) -> SignalSettings:
@@ -25,8 +36,10 @@ class SignalSettings(_Section):
 
 class RiskSettings(_Section):
     daily: float = Field(0.05, gt=0, le=1, description="Daily realised loss limit (fraction of equity).")
-    weekly: float = Field(0.10, gt=0, le=1)
-    monthly: float = Field(0.20, gt=0, le=1)
+    weekly: float = Field(
+        0.10, gt=0, le=1, description="Weekly (ISO week) realised loss limit (fraction of equity)."
+    )
+    monthly: float = Field(0.20, gt=0, le=1, description="Monthly realised loss limit (fraction of equity).")
     circuit_breaker: float = Field(0.15, gt=0, le=1, description="Drawdown that halts new signals.")
 
 
