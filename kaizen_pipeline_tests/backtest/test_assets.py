@@ -55,15 +55,15 @@ def _filler(col: sa.Column) -> object:
 
 
 @pytest.fixture
-def small_studies(monkeypatch: pytest.MonkeyPatch) -> Settings:
+def small_studies() -> Settings:
     """Fewer Monte Carlo runs and a small walk-forward grid: the same code, quicker."""
-    monkeypatch.setenv("KAIZEN_BACKTEST__MONTE_CARLO__RUNS", "60")
-    monkeypatch.setenv("KAIZEN_BACKTEST__WALK_FORWARD__TRAIN_BARS", "384")
-    monkeypatch.setenv("KAIZEN_BACKTEST__WALK_FORWARD__TEST_BARS", "192")
-    monkeypatch.setenv("KAIZEN_BACKTEST__WALK_FORWARD__RVR_GRID", "[1.5, 2.5]")
-    monkeypatch.setenv("KAIZEN_SIGNALS__ROC_THRESHOLD", "0.05")
-    monkeypatch.setenv("KAIZEN_SIGNALS__HYPE_THRESHOLD", "50")
-    return load_settings()
+    return load_settings(
+        backtest={
+            "monte_carlo": {"runs": 60},
+            "walk_forward": {"train_bars": 384, "test_bars": 192, "rvr_grid": [1.5, 2.5]},
+        },
+        signals={"roc_threshold": 0.05, "hype_threshold": 50},
+    )
 
 
 def seed_research(
