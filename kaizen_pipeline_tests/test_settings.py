@@ -252,6 +252,7 @@ def test_old_schedule_switches_fail_naming_the_one_switch(
     with pytest.raises(ConfigError) as err:
         load_settings()
     assert f"{old} was removed: set data_collection.schedules_running instead" in str(err.value)
+    assert "(got {" not in str(err.value), "a section's check must not echo the whole section"
 
 
 def test_one_switch_stops_every_schedule_and_sensor(kaizen_env: Path) -> None:

@@ -72,6 +72,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+# A bad value is echoed back (shortened) so the user sees what was read.
+MAX_ECHO_CHARS = 200
+
+
 def _format_validation_error(exc: ValidationError, path: Path) -> str:
     problems = []
     for err in exc.errors():
@@ -84,8 +88,14 @@ def _format_validation_error(exc: ValidationError, path: Path) -> str:
             problems.append(str(err["msg"]).removeprefix("Value error, "))
         elif key.endswith(("bearer_token", "smtp_password")):
             problems.append(f"{key}: {err['msg']}")  # never echo a secret's value
+        elif isinstance(err.get("input"), dict):
+            # a section's own check: echoing the section would bury the message (and could carry
+            # a secret read from the environment); the message names the key
+            problems.append(f"{key}: {str(err['msg']).removeprefix('Value error, ')}")
         else:
-            problems.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+            shown = repr(err.get("input"))
+            shown = shown if len(shown) <= MAX_ECHO_CHARS else shown[: MAX_ECHO_CHARS - 3] + "..."
+            problems.append(f"{key}: {err['msg']} (got {shown})")
     return f"invalid configuration ({path} + KAIZEN_* environment):\n  " + "\n  ".join(problems)
 
 

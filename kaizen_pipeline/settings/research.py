@@ -126,7 +126,7 @@ class ResearchSettings(_Section):
     )
     kelly_fraction: float = Field(0.25, gt=0, le=1, description="Fraction of the full Kelly stake.")
     edge_per_strength: float = Field(
-        0.10, ge=0, le=1, description="Estimated edge = strength x this (see README)."
+        0.10, ge=0, le=1, description="Estimated edge = strength x this (docs/research.md, Portfolio)."
     )
     max_category_pct: float = Field(20, gt=0, le=100, description="Cap on the summed weight of one category.")
     correlation_window_buckets: int = Field(672, ge=10, le=2880, description="Returns used for the shrink.")

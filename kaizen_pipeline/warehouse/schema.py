@@ -1,4 +1,4 @@
-"""Warehouse tables (SQLAlchemy Core). Users query these directly: the README documents each one.
+"""Warehouse tables (SQLAlchemy Core). Users query these directly: docs/warehouse-tables.md lists each.
 
 Conventions: timestamps are naive UTC ``DateTime`` columns; each table's primary key is its
 natural key, so writes are idempotent upserts; tables are named like the asset that writes them.
