@@ -6,11 +6,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from kaizen_pipeline import clock
 from kaizen_pipeline.backtest.book import BookConfig
-from kaizen_pipeline.settings import ConfigError, load_settings
+from kaizen_pipeline.settings import load_settings
 
 
 def test_the_grid_follows_the_configured_bucket(kaizen_env: Path) -> None:
@@ -41,30 +40,6 @@ def test_now_is_naive_utc() -> None:
 def test_one_holding_knob_drives_the_backtest(kaizen_env: Path) -> None:
     (kaizen_env / "config.yaml").write_text("research:\n  signal_hold_buckets: 7\n")
     assert BookConfig.from_settings(load_settings()).holding_bars == 7
-
-
-@pytest.mark.parametrize(
-    ("yaml_text", "env", "old"),
-    [
-        ("backtest:\n  holding_bars: 8\n", None, "backtest.holding_bars"),
-        ("kaizen:\n  hit_horizon_buckets: 4\n", None, "kaizen.hit_horizon_buckets"),
-        ("{}\n", ("KAIZEN_BACKTEST__HOLDING_BARS", "8"), "backtest.holding_bars"),
-        ("{}\n", ("KAIZEN_KAIZEN__HIT_HORIZON_BUCKETS", "4"), "kaizen.hit_horizon_buckets"),
-    ],
-)
-def test_removed_holding_keys_fail_naming_the_new_key(
-    kaizen_env: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    yaml_text: str,
-    env: tuple[str, str] | None,
-    old: str,
-) -> None:
-    (kaizen_env / "config.yaml").write_text(yaml_text)
-    if env is not None:
-        monkeypatch.setenv(*env)
-    with pytest.raises(ConfigError) as err:
-        load_settings()
-    assert old in str(err.value) and "research.signal_hold_buckets" in str(err.value)
 
 
 def test_one_now_helper(kaizen_env: Path) -> None:

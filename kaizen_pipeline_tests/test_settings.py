@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from kaizen_pipeline.settings import ConfigError, load_settings
+from kaizen_pipeline.settings._base import MOVED_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -230,28 +231,20 @@ def test_catalogue_parameter_that_is_no_config_key_is_rejected(kaizen_env: Path,
         assert "did you mean transport.max_retries?" in message
 
 
-@pytest.mark.parametrize(
-    ("yaml_text", "env", "old"),
-    [
-        ("kaizen:\n  schedules_running: false\n", None, "kaizen.schedules_running"),
-        ("ops:\n  schedules_running: false\n", None, "ops.schedules_running"),
-        ("{}\n", ("KAIZEN_KAIZEN__SCHEDULES_RUNNING", "false"), "kaizen.schedules_running"),
-        ("{}\n", ("KAIZEN_OPS__SCHEDULES_RUNNING", "false"), "ops.schedules_running"),
-    ],
-)
-def test_old_schedule_switches_fail_naming_the_one_switch(
-    kaizen_env: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    yaml_text: str,
-    env: tuple[str, str] | None,
-    old: str,
+@pytest.mark.parametrize("via_env", [False, True], ids=["config.yaml", "env"])
+@pytest.mark.parametrize("old", sorted(MOVED_KEYS))
+def test_moved_keys_fail_naming_the_key_that_replaced_them(
+    kaizen_env: Path, monkeypatch: pytest.MonkeyPatch, old: str, via_env: bool
 ) -> None:
-    (kaizen_env / "config.yaml").write_text(yaml_text)
-    if env is not None:
-        monkeypatch.setenv(*env)
+    section, key = old.split(".")
+    if via_env:
+        monkeypatch.setenv(f"KAIZEN_{section.upper()}__{key.upper()}", "4")
+    else:
+        (kaizen_env / "config.yaml").write_text(f"{section}:\n  {key}: 4\n")
     with pytest.raises(ConfigError) as err:
         load_settings()
-    assert f"{old} was removed: set data_collection.schedules_running instead" in str(err.value)
+    new = MOVED_KEYS[old][0]
+    assert f"{old} was removed: set {new} instead" in str(err.value)
     assert "(got {" not in str(err.value), "a section's check must not echo the whole section"
 
 
