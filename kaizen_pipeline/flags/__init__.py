@@ -1,0 +1,1 @@
+"""Feature flags: deterministic per-unit variants (the flags and experiments issue builds on this)."""
