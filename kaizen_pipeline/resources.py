@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Literal
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
 
 import dagster as dg
 import sqlalchemy as sa
 from pydantic import Field, PrivateAttr, SecretStr
 
+from kaizen_pipeline.clock import pipeline_now
+from kaizen_pipeline.flags.parameters import UNIT_KINDS, UnitKind
+from kaizen_pipeline.flags.provider import FlagResolver, UnitResolution, exposures
+from kaizen_pipeline.flags.store import FlagStore
 from kaizen_pipeline.settings import SECRET_KEYS, ConfigError, Settings, load_settings
 from kaizen_pipeline.warehouse import Warehouse
 
-UnitKind = Literal["market", "run"]
 DATABASE_URL_ENV = "KAIZEN_DATABASE__URL"
 
 _WAREHOUSES: dict[str, Warehouse] = {}
@@ -74,6 +79,9 @@ class SettingsResource(dg.ConfigurableResource):
     smtp_password: str | None = Field(None, description="SMTP password for alert emails (an EnvVar).")
 
     _settings: Settings | None = PrivateAttr(default=None)
+    _resolver: FlagResolver | None = PrivateAttr(default=None)
+    _resolved: dict[tuple[str, str], UnitResolution] = PrivateAttr(default_factory=dict)
+    _errors: list[str] = PrivateAttr(default_factory=list)
 
     @classmethod
     def from_environment(cls, config_path: str = "") -> SettingsResource:
@@ -112,12 +120,75 @@ class SettingsResource(dg.ConfigurableResource):
     def for_unit(self, kind: UnitKind, unit_id: str) -> Settings:
         """The effective settings for one market (``kind="market"``) or one run (``kind="run"``).
 
-        Read every parameter the kaizen catalogue may change through this, where it is used:
-        today every unit gets the run's settings; flags and experiments resolve per unit here.
+        Read every parameter the kaizen catalogue may change through this, where it is used: the
+        config values, with each active feature flag's variant for this unit applied.
         """
-        if kind not in ("market", "run"):
+        return self.resolve_units(kind, [unit_id])[unit_id].settings
+
+    def resolve_units(self, kind: UnitKind, unit_ids: Iterable[str]) -> dict[str, UnitResolution]:
+        """Each unit's effective settings and flag evaluations; first exposures recorded in one batch.
+
+        A flag that cannot be evaluated (or a flag table that cannot be read) gives the config value
+        with reason ERROR: see ``flag_errors``; it never fails the run.
+        """
+        if kind not in UNIT_KINDS:
             raise ValueError(f"for_unit kind: expected 'market' or 'run', got {kind!r}")
-        return self.get()
+        ids = list(dict.fromkeys(str(u) for u in unit_ids))
+        resolver = self._flag_resolver()
+        if not resolver.has_flags(kind):
+            return {u: UnitResolution(kind, u, self.get()) for u in ids}
+        new = {u: resolver.resolve(kind, u) for u in ids if (kind, u) not in self._resolved}
+        if new:
+            try:
+                FlagStore(self._warehouse()).record_exposures(exposures(new), pipeline_now(self.get()))
+            except sa.exc.SQLAlchemyError as exc:
+                self._errors.append(f"flag_assignments: exposures not recorded ({type(exc).__name__})")
+            for u, resolution in new.items():
+                self._resolved[(kind, u)] = resolution
+                self._errors.extend(e for e in resolution.errors if e not in self._errors)
+        return {u: self._resolved[(kind, u)] for u in ids}
+
+    def variant_since(self, kind: UnitKind, unit_ids: Iterable[str]) -> dict[str, datetime]:
+        """When each unit's current variants took effect (its latest first exposure among them).
+
+        Units without a variant are absent. Code that recomputes history (trading_signals) applies a
+        unit's variant only from this time on, so the pre-period stays the control's.
+        """
+        resolutions = self.resolve_units(kind, unit_ids)
+        wanted = {(f, u, v) for u, r in resolutions.items() for f, v in r.variants.items()}
+        if not wanted:
+            return {}
+        table = self._warehouse().table("flag_assignments")
+        frame = self._warehouse().read_frame(
+            sa.select(table).where(
+                table.c.unit_kind == kind, table.c.flag_key.in_(sorted({f for f, _, _ in wanted}))
+            ),
+            parse_dates=["first_exposure_at"],
+        )
+        since: dict[str, datetime] = {}
+        for row in frame.itertuples(index=False):
+            if (row.flag_key, row.unit_id, row.variant) in wanted:
+                ts = row.first_exposure_at.to_pydatetime()
+                since[row.unit_id] = max(since.get(row.unit_id, ts), ts)
+        return since
+
+    def flag_errors(self) -> list[str]:
+        """Flag evaluations that fell back to the config value in this process (reason ERROR)."""
+        return list(self._errors)
+
+    def _warehouse(self) -> Warehouse:
+        return warehouse_for(self.get().database.sqlalchemy_url())
+
+    def _flag_resolver(self) -> FlagResolver:
+        if self._resolver is None:
+            base = self.get()
+            try:
+                flags = FlagStore(self._warehouse()).active()
+                self._resolver = FlagResolver(base, flags)
+            except (sa.exc.SQLAlchemyError, ValueError, KeyError) as exc:
+                # the table may be unreadable or hold a bad row: every unit runs on config, and says so
+                self._resolver = FlagResolver(base, [], load_error=f"unreadable ({type(exc).__name__})")
+        return self._resolver
 
     def _with_secrets(self, base: Settings) -> Settings:
         twitter, alerts = base.twitter, base.alerts

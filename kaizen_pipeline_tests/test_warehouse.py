@@ -114,3 +114,22 @@ def test_opening_an_existing_warehouse_does_not_wait_for_a_writer(tmp_path: Path
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+def test_a_warehouse_from_an_older_release_gains_the_new_nullable_columns(any_warehouse: Warehouse) -> None:
+    """Opening a warehouse whose trading_signals lacks `variants` adds the column and keeps the rows."""
+    wh = any_warehouse
+    row = {"market_id": "m1", "bucket_ts": datetime(2026, 1, 1), "fill_ts": datetime(2026, 1, 1, 0, 15),
+           "direction": "YES", "strength": 0.5, "yes_price": 0.4, "signal_price": 0.4, "rvr": 3.0, "roc": 0.2,
+           "hype_index": 80.0, "computed_at": datetime(2026, 1, 1)}  # fmt: skip
+    wh.upsert("trading_signals", [row])
+    with wh.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE trading_signals DROP COLUMN variants"))
+    reopened = Warehouse(wh.url)
+    try:
+        columns = {c["name"] for c in sa.inspect(reopened.engine).get_columns("trading_signals")}
+        assert "variants" in columns
+        frame = reopened.read_frame("SELECT market_id, variants FROM trading_signals")
+        assert list(frame["market_id"]) == ["m1"] and frame["variants"].isna().all()
+    finally:
+        reopened.dispose()

@@ -5,6 +5,7 @@ import traceback
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from kaizen_pipeline.flags.checks import flags_evaluated_result, flags_evaluated_spec
 from kaizen_pipeline.ingest.collect import (
     Collector,
     CollectResult,
@@ -38,10 +39,18 @@ def _materialize(
     can echo the request's credentials, so the original exception is replaced, not chained.
     """
     # transport knobs and collection frequency are per-run parameters (flags may vary them)
-    run_settings = settings.for_unit("run", context.run_id)
-    secrets = secret_values(run_settings)
+    unit = settings.resolve_units("run", [context.run_id])[context.run_id]
+    secrets = secret_values(unit.settings)
+    asset = context.asset_key.to_user_string()
+    errors = settings.flag_errors()
+    if errors:
+        context.log.warning("flags fell back to config values: " + "; ".join(errors))
     try:
-        return _collect_and_describe(context, collector, warehouse, run_settings, secrets)
+        result = _collect_and_describe(context, collector, warehouse, unit.settings, secrets, unit.variants)
+        return dg.MaterializeResult(
+            metadata={**(result.metadata or {}), "variants": dg.MetadataValue.json(unit.variants)},
+            check_results=[flags_evaluated_result(asset, errors)],
+        )
     except (dg.Failure, dg.RetryRequested):
         raise
     except Exception as exc:
@@ -57,9 +66,12 @@ def _collect_and_describe(
     warehouse: WarehouseResource,
     settings: Settings,
     secrets: list[str],
+    variants: dict[str, str],
 ) -> dg.MaterializeResult:
     asset = context.asset_key.to_user_string()
-    result: CollectResult = run_collection(collector, settings, warehouse.get(), context.run_id, asset=asset)
+    result: CollectResult = run_collection(
+        collector, settings, warehouse.get(), context.run_id, asset=asset, variants=variants
+    )
     if result.degraded:
         context.log.warning(redact(f"{asset} degraded: {result.degraded_reason}", secrets))
     if result.rejects:
@@ -94,7 +106,7 @@ def _collect_and_describe(
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(group_name=GROUP, kinds={"polymarket"})
+@dg.asset(group_name=GROUP, kinds={"polymarket"}, check_specs=[flags_evaluated_spec("polymarket_markets")])
 def polymarket_markets(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
@@ -105,7 +117,12 @@ def polymarket_markets(
     return _materialize(context, collect_markets, warehouse, settings)
 
 
-@dg.asset(group_name=GROUP, kinds={"polymarket"}, deps=[polymarket_markets])
+@dg.asset(
+    group_name=GROUP,
+    kinds={"polymarket"},
+    deps=[polymarket_markets],
+    check_specs=[flags_evaluated_spec("market_prices")],
+)
 def market_prices(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
@@ -113,7 +130,12 @@ def market_prices(
     return _materialize(context, collect_prices, warehouse, settings)
 
 
-@dg.asset(group_name=GROUP, kinds={"polymarket"}, deps=[polymarket_markets])
+@dg.asset(
+    group_name=GROUP,
+    kinds={"polymarket"},
+    deps=[polymarket_markets],
+    check_specs=[flags_evaluated_spec("trade_volumes")],
+)
 def trade_volumes(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
@@ -121,7 +143,9 @@ def trade_volumes(
     return _materialize(context, collect_trade_volumes, warehouse, settings)
 
 
-@dg.asset(group_name=GROUP, kinds={"x"}, deps=[polymarket_markets])
+@dg.asset(
+    group_name=GROUP, kinds={"x"}, deps=[polymarket_markets], check_specs=[flags_evaluated_spec("tweets")]
+)
 def tweets(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:

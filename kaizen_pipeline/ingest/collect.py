@@ -7,9 +7,10 @@ Each step returns a CollectResult (rows, rejects, call statistics, degraded flag
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -457,8 +458,11 @@ def run_collection(
     asset: str,
     http_transport: httpx.AsyncBaseTransport | None = None,
     now: datetime | None = None,
+    variants: Mapping[str, str] | None = None,
 ) -> CollectResult:
     """Run one collector in its own HTTP session; record rejects and the ingestion run, even on failure.
+
+    ``variants`` (flag key -> variant of this run) is stored on the ingestion_runs row.
 
     Run times are on the pipeline clock (the frozen demo clock when set) so that readers filtering
     ``ingestion_runs`` by day, like the kaizen metrics, see replayed days where they happened.
@@ -476,7 +480,7 @@ def run_collection(
         result = asyncio.run(go())
     except Exception as exc:
         failed = CollectResult(asset, stats=clients.stats, degraded=False, degraded_reason=str(exc)[:500])
-        _record_run(warehouse, run_id, settings.source, started, wall_start, failed, status="failed")
+        _record_run(warehouse, run_id, settings.source, started, wall_start, failed, "failed", variants)
         raise
     result.stats = clients.stats
     if result.rejects:
@@ -489,7 +493,8 @@ def run_collection(
         started,
         wall_start,
         result,
-        status="degraded" if result.degraded else "success",
+        "degraded" if result.degraded else "success",
+        variants,
     )
     return result
 
@@ -501,8 +506,8 @@ def _record_run(
     started: datetime,
     wall_start: float,
     result: CollectResult,
-    *,
     status: str,
+    variants: Mapping[str, str] | None,
 ) -> None:
     warehouse.upsert(
         ingestion_runs,
@@ -520,6 +525,7 @@ def _record_run(
                 "rejects": len(result.rejects),
                 "degraded": result.degraded,
                 "degraded_reason": result.degraded_reason,
+                "variants": json.dumps(dict(variants), sort_keys=True) if variants else None,
             }
         ],
     )

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from dagster import AssetExecutionContext
 
 from kaizen_pipeline.clock import buckets, floor_to_bucket, pipeline_now
+from kaizen_pipeline.flags.checks import flags_evaluated_result, flags_evaluated_spec
+from kaizen_pipeline.flags.provider import row_variants
 from kaizen_pipeline.reporting import figure_markdown, markdown_table
 from kaizen_pipeline.research.charts import correlation_by_lag_figure, equity_figure, hype_vs_price_figure
 from kaizen_pipeline.research.correlation import hype_price_correlations as correlate
@@ -266,19 +268,30 @@ def hype_price_correlations(
             description="Paper-book equity, realised daily/weekly/monthly losses, drawdown and the circuit breaker.",
         ),
     ],
+    check_specs=[flags_evaluated_spec("trading_signals")],
 )
 def trading_signals(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> Iterator[dg.MaterializeResult]:
-    """Signals from the config thresholds, gated by the loss limits and circuit breaker; writes the risk state."""
+    """Signals from each market's thresholds (signals.*, or its flag variant), gated by the risk limits; writes risk_state."""
     _, cfg, _ = _context(context, settings)
     wh = warehouse.get()
     features = wh.read_frame("SELECT * FROM market_features", parse_dates=["bucket_ts"])
 
-    def thresholds(market_id: str) -> SignalThresholds:
-        return SignalThresholds.from_settings(settings.for_unit("market", market_id))
+    markets = features["market_id"].drop_duplicates().tolist()
+    units = settings.resolve_units("market", markets)  # each market's flag variants
+    since = settings.variant_since("market", markets)
 
-    accepted, blocked, timeline = gated_signals(features, thresholds, cfg.limits, cfg.book, cfg.risk_reset_at)
+    def thresholds(market_id: str) -> SignalThresholds:
+        return SignalThresholds.from_settings(units[market_id].settings)
+
+    accepted, blocked, timeline = gated_signals(
+        features, thresholds, cfg.limits, cfg.book, cfg.risk_reset_at, baseline=cfg.thresholds, since=since
+    )
+    accepted["variants"] = row_variants(accepted["market_id"], accepted["bucket_ts"], units, since)
+    flag_errors = settings.flag_errors()
+    if flag_errors:
+        context.log.warning("flags fell back to config values: " + "; ".join(flag_errors))
     start = (features["bucket_ts"].min() if not features.empty else pd.Timestamp(utcnow())).to_pydatetime()
     sig_table, risk_table = wh.table("trading_signals"), wh.table("risk_state")
     sig_res = wh.replace(
@@ -321,8 +334,10 @@ def trading_signals(
                 }
             ),
             "latest_signals": dg.MetadataValue.md(markdown_table(recent[cols], max_rows=15)),
+            "flag_errors": dg.MetadataValue.md("\n".join(f"- {e}" for e in flag_errors) or "_none_"),
         },
     )
+    yield flags_evaluated_result("trading_signals", flag_errors)
     yield dg.MaterializeResult(
         asset_key="risk_state",
         metadata={

@@ -6,7 +6,7 @@ property test), so both exercise exactly the same path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -133,8 +133,26 @@ def signal_candidates(
     features: pd.DataFrame,
     thresholds: SignalThresholds | Callable[[str], SignalThresholds],
     bucket_minutes: int,
+    *,
+    baseline: SignalThresholds | None = None,
+    since: Mapping[str, datetime] | None = None,
 ) -> pd.DataFrame:
-    """signal_rule with one set of thresholds, or per market (``thresholds(market_id)``)."""
+    """signal_rule with one set of thresholds, or per market (``thresholds(market_id)``).
+
+    With ``since`` (market -> when its flag variant took effect) and ``baseline`` (the config
+    thresholds), a market's buckets before that time use the baseline: recomputing history never
+    moves a unit's pre-period onto its variant.
+    """
+    if since and baseline is not None:
+        start = pd.to_datetime(features["market_id"].map(since))
+        before = start.notna() & (pd.to_datetime(features["bucket_ts"]) < start)
+        if before.any():
+            frames = [
+                signal_candidates(features[before], baseline, bucket_minutes),
+                signal_candidates(features[~before], thresholds, bucket_minutes),
+            ]
+            joined = pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
+            return joined.sort_values(["bucket_ts", "market_id"]).reset_index(drop=True)
     if isinstance(thresholds, SignalThresholds):
         return signal_rule(features, thresholds.rvr, thresholds.roc, thresholds.hype, bucket_minutes)
     groups = units_by_params(features["market_id"].drop_duplicates(), thresholds)
@@ -156,11 +174,14 @@ def gated_signals(
     limits: RiskLimits,
     book: PaperBookConfig,
     reset_at: datetime | None = None,
+    *,
+    baseline: SignalThresholds | None = None,
+    since: Mapping[str, datetime] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """signal_rule on the features (thresholds per market when a function), then the risk gate.
 
-    Returns (accepted, blocked, risk timeline).
+    ``baseline``/``since``: see :func:`signal_candidates`. Returns (accepted, blocked, risk timeline).
     """
-    candidates = signal_candidates(features, thresholds, book.bucket_minutes)
+    candidates = signal_candidates(features, thresholds, book.bucket_minutes, baseline=baseline, since=since)
     prices = features[["market_id", "bucket_ts", "yes_price"]]
     return run_risk_gate(candidates, prices, limits, book, reset_at=reset_at)

@@ -191,6 +191,11 @@ ingestion_runs = sa.Table(
     sa.Column("rejects", sa.Integer, nullable=False, comment="records quarantined in rejected_records"),
     sa.Column("degraded", sa.Boolean, nullable=False, comment="the run finished with partial data"),
     sa.Column("degraded_reason", sa.Text, comment="why the run was degraded"),
+    sa.Column(
+        "variants",
+        sa.Text,
+        comment="JSON object flag key -> variant the row ran under (feature_flags); NULL or {} under config",
+    ),
 )
 sa.Index("ix_ingestion_runs_started", ingestion_runs.c.started_at)
 
@@ -277,6 +282,11 @@ trading_signals = sa.Table(
     ),
     sa.Column("hype_index", sa.Float, nullable=False, comment="hype index at the signal bucket (0-100)"),
     sa.Column("category", sa.String(64), comment="market category (as in market_snapshots)"),
+    sa.Column(
+        "variants",
+        sa.Text,
+        comment="JSON object flag key -> variant the row ran under (feature_flags); NULL or {} under config",
+    ),
     _now_col("computed_at"),
 )
 sa.Index("ix_trading_signals_ts", trading_signals.c.bucket_ts)
@@ -849,7 +859,9 @@ alert_outbox = sa.Table(
     sa.Column(
         "message_id", sa.String(40), primary_key=True, comment="sha1 of kind, alerts and their notify counts"
     ),
-    sa.Column("kind", sa.String(8), nullable=False, comment="firing, repeat or resolved"),
+    sa.Column(
+        "kind", sa.String(8), nullable=False, comment="firing, repeat, resolved or notice (a one-off message)"
+    ),
     sa.Column("priority", sa.String(8), nullable=False, comment="highest priority in the email"),
     sa.Column("run_id", sa.String(64), comment="run the grouped failures came from"),
     sa.Column("alert_ids", sa.Text, nullable=False, comment="JSON list of alert_state ids in the email"),
@@ -961,4 +973,125 @@ daily_ops_summary = sa.Table(
         "warehouse_size_bytes", sa.BigInteger, nullable=False, comment="warehouse size at the end of the day"
     ),
     sa.Column("updated_at", sa.DateTime, nullable=False, comment="when this row was last written (UTC)"),
+)
+
+
+# --- flags and experiments ----------------------------------------------------------------
+
+feature_flags = sa.Table(
+    "feature_flags",
+    metadata,
+    sa.Column("flag_key", sa.String(64), primary_key=True, comment="flag key (snake_case or kebab-case)"),
+    sa.Column("parameter", sa.String(128), nullable=False, comment="config key the flag overrides"),
+    sa.Column("unit_kind", sa.String(8), nullable=False, comment="market or run: what a unit is"),
+    sa.Column("variants", sa.Text, nullable=False, comment="JSON object variant name -> parameter value"),
+    sa.Column("weights", sa.Text, nullable=False, comment="JSON object variant name -> share (sums to 1)"),
+    sa.Column("allocation", sa.Float, nullable=False, comment="share of units included (0..1)"),
+    sa.Column("targets", sa.Text, nullable=False, comment="JSON object unit id -> variant (pinned units)"),
+    sa.Column("salt", sa.String(128), nullable=False, comment="bucketing salt (MurmurHash3 of salt:unit)"),
+    sa.Column("status", sa.String(16), nullable=False, comment="active, killed or archived"),
+    sa.Column("owner", sa.String(64), nullable=False, comment="who owns the flag (a person or experiments)"),
+    sa.Column("experiment_id", sa.String(96), comment="the experiment the flag runs, if any"),
+    sa.Column("description", sa.Text, comment="why the flag exists"),
+    sa.Column("created_at", sa.DateTime, nullable=False, comment="when the flag was created (UTC)"),
+    _now_col("updated_at"),
+)
+
+flag_changes = sa.Table(
+    "flag_changes",
+    metadata,
+    sa.Column("change_id", sa.Integer, primary_key=True, autoincrement=True, comment="sequence number"),
+    sa.Column("flag_key", sa.String(64), nullable=False, comment="flag changed"),
+    sa.Column("changed_at", sa.DateTime, nullable=False, comment="when (UTC)"),
+    sa.Column("actor", sa.String(64), nullable=False, comment="who or what changed it (user, experiments)"),
+    sa.Column("action", sa.String(16), nullable=False, comment="create, update, kill or ship"),
+    sa.Column("before", sa.Text, comment="JSON of the flag before the change (NULL on create)"),
+    sa.Column("after", sa.Text, nullable=False, comment="JSON of the flag after the change"),
+    sa.Column("reason", sa.Text, nullable=False, comment="why"),
+)
+sa.Index("ix_flag_changes_flag", flag_changes.c.flag_key, flag_changes.c.changed_at)
+
+flag_assignments = sa.Table(
+    "flag_assignments",
+    metadata,
+    sa.Column("flag_key", sa.String(64), primary_key=True, comment="flag evaluated"),
+    sa.Column("unit_kind", sa.String(8), primary_key=True, comment="market or run"),
+    sa.Column("unit_id", sa.String(96), primary_key=True, comment="market id or Dagster run id"),
+    sa.Column("variant", sa.String(64), primary_key=True, comment="variant the unit got"),
+    sa.Column(
+        "reason", sa.String(16), nullable=False, comment="OpenFeature reason (SPLIT, TARGETING_MATCH, ...)"
+    ),
+    sa.Column(
+        "first_exposure_at", sa.DateTime, nullable=False, comment="first evaluation with this variant (UTC)"
+    ),
+)
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("experiment_id", sa.String(96), primary_key=True, comment="catalogue key and creation day"),
+    sa.Column("catalogue_key", sa.String(64), nullable=False, comment="the recommendation it tests"),
+    sa.Column("parameter", sa.String(128), nullable=False, comment="config key under test"),
+    sa.Column(
+        "unit_kind", sa.String(8), nullable=False, comment="market or run (randomization = analysis unit)"
+    ),
+    sa.Column("control_value", sa.Text, nullable=False, comment="JSON: the config value (control arm)"),
+    sa.Column("treatment_value", sa.Text, nullable=False, comment="JSON: the proposed value"),
+    sa.Column("hypothesis", sa.Text, nullable=False, comment="what should happen, in words"),
+    sa.Column("primary_metric", sa.String(64), nullable=False, comment="kaizen metric that decides"),
+    sa.Column("direction", sa.String(8), nullable=False, comment="higher or lower is better (primary)"),
+    sa.Column("guardrails", sa.Text, nullable=False, comment="JSON list of guardrail metrics"),
+    sa.Column(
+        "mde", sa.Float, nullable=False, comment="minimum detectable effect (bias-corrected prediction)"
+    ),
+    sa.Column("alpha", sa.Float, nullable=False, comment="significance level"),
+    sa.Column("power", sa.Float, nullable=False, comment="planned power at the MDE"),
+    sa.Column("unit_sd", sa.Float, comment="sd of the primary metric per unit (pre-period)"),
+    sa.Column("units_per_arm", sa.Integer, comment="units per arm the sequential test needs"),
+    sa.Column("units_available", sa.Integer, comment="units today (markets) or per day (runs)"),
+    sa.Column("expected_days", sa.Float, comment="expected duration at today's unit count"),
+    sa.Column("max_days", sa.Integer, nullable=False, comment="experiments.max_days when drafted"),
+    sa.Column("underpowered", sa.Boolean, nullable=False, comment="needs longer than max_days: not started"),
+    sa.Column(
+        "status",
+        sa.String(16),
+        nullable=False,
+        comment="draft, running, stopped, shipped, inconclusive, invalid",
+    ),
+    sa.Column("flag_key", sa.String(64), comment="the flag that assigns its units"),
+    sa.Column(
+        "decision",
+        sa.String(32),
+        comment="ship, stop_primary_loses, stop_guardrail, inconclusive, invalid_srm",
+    ),
+    sa.Column("decision_reason", sa.Text, comment="the evidence, in words"),
+    sa.Column("created_at", sa.DateTime, nullable=False, comment="drafted (UTC)"),
+    sa.Column("started_at", sa.DateTime, comment="assignment began (UTC)"),
+    sa.Column("ended_at", sa.DateTime, comment="decided or stopped (UTC)"),
+    _now_col("updated_at"),
+)
+
+experiment_looks = sa.Table(
+    "experiment_looks",
+    metadata,
+    sa.Column("experiment_id", sa.String(96), primary_key=True, comment="experiment"),
+    sa.Column("look_at", sa.DateTime, primary_key=True, comment="when the look was taken (UTC)"),
+    sa.Column("metric", sa.String(64), primary_key=True, comment="kaizen metric"),
+    sa.Column("role", sa.String(12), nullable=False, comment="primary or guardrail"),
+    sa.Column("days", sa.Float, nullable=False, comment="days since the start"),
+    sa.Column("units_control", sa.Integer, nullable=False, comment="units with data in the control arm"),
+    sa.Column("units_treatment", sa.Integer, nullable=False, comment="units with data in the treatment arm"),
+    sa.Column("exposures_control", sa.Integer, nullable=False, comment="units assigned to control"),
+    sa.Column("exposures_treatment", sa.Integer, nullable=False, comment="units assigned to treatment"),
+    sa.Column("mean_control", sa.Float, comment="mean per unit, control"),
+    sa.Column("mean_treatment", sa.Float, comment="mean per unit, treatment"),
+    sa.Column("estimate", sa.Float, comment="treatment - control (CUPED-adjusted when it helps)"),
+    sa.Column("lower", sa.Float, comment="always-valid lower bound (1 - alpha)"),
+    sa.Column("upper", sa.Float, comment="always-valid upper bound (1 - alpha)"),
+    sa.Column("p_value", sa.Float, comment="always-valid p-value"),
+    sa.Column("p_holm", sa.Float, comment="Holm-adjusted across the guardrails (primary: as is)"),
+    sa.Column("cuped_reduction", sa.Float, comment="variance reduction by CUPED (0 when not used)"),
+    sa.Column("srm_p", sa.Float, comment="sample-ratio mismatch chi-square p-value of the exposures"),
+    sa.Column("outcome", sa.String(16), nullable=False, comment="wins, loses, harms, neutral or no_data"),
+    sa.Column("decision", sa.String(32), comment="the experiment's decision at this look, if any"),
 )

@@ -133,6 +133,26 @@ def create_warehouse_engine(url: str) -> Engine:
     return sa.create_engine(sa_url, pool_pre_ping=True)
 
 
+def _missing_columns(conn: sa.Connection) -> list[tuple[sa.Table, sa.Column]]:
+    """Nullable columns of existing tables that the database lacks (a warehouse made by an older release)."""
+    inspector = sa.inspect(conn)
+    existing = set(inspector.get_table_names())
+    missing = []
+    for table in metadata.sorted_tables:
+        if table.name not in existing:
+            continue
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in have:
+                if not column.nullable:
+                    raise RuntimeError(
+                        f"warehouse table {table.name}: column {column.name} is missing and NOT NULL; "
+                        "restore from a backup made by this release or recreate the table"
+                    )
+                missing.append((table, column))
+    return missing
+
+
 class Warehouse:
     """System of record for every asset: tables from ``schema.metadata``, idempotent writes."""
 
@@ -154,7 +174,7 @@ class Warehouse:
         the check and the create makes the second process wait and then find every table there.
         """
         with self.engine.connect() as conn:
-            if set(metadata.tables) <= set(sa.inspect(conn).get_table_names()):
+            if set(metadata.tables) <= set(sa.inspect(conn).get_table_names()) and not _missing_columns(conn):
                 return  # the usual case: no lock, so a step never waits behind another's long write
         with self.engine.connect() as conn:
             if self.dialect == "sqlite":
@@ -162,6 +182,10 @@ class Warehouse:
             elif self.dialect == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
             metadata.create_all(conn)
+            for table, column in _missing_columns(conn):
+                # additive schema changes only: a nullable column added by a newer release
+                ddl = column.type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {ddl}')
             conn.commit()
 
     def table(self, name: str) -> sa.Table:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 import pytest
 
+from kaizen_pipeline.flags.model import FeatureFlag, evaluate
+from kaizen_pipeline.flags.store import FlagStore
 from kaizen_pipeline.ingest.assets import INGEST_ASSETS
 from kaizen_pipeline.ingest.simulator.world import DemoWorld
 from kaizen_pipeline.research.assets import (
@@ -104,6 +107,7 @@ def test_every_table_is_written_and_metadata_shows_tables_and_charts(demo_run: D
     assert 0 < float(meta["hype_scores"]["bot_share"]) < 0.5  # bot bursts are flagged
     checks = {e.check_name: e.passed for e in demo_run.research.get_asset_check_evaluations()}
     assert checks == {
+        "flags_evaluated": True,
         "position_cap": True,
         "category_cap": True,
         "total_exposure_cap": True,
@@ -170,45 +174,48 @@ def test_circuit_breaker_stops_new_signals(demo_run: DemoRun, tmp_path: Path) ->
     assert checks["no_signals_while_halted"]
 
 
-class _OneMarketOverridden(SettingsResource):
-    """The seam flags plug into: one market runs other parameters than the rest."""
-
-    market: str
-
-    def for_unit(self, kind: str, unit_id: str) -> Settings:  # type: ignore[override]
-        settings = super().for_unit(kind, unit_id)  # type: ignore[arg-type]
-        if kind != "market" or unit_id != self.market:
-            return settings
-        signals = settings.signals.model_copy(update={"rvr_threshold": 1e9, "max_position_pct": 0.5})
-        return settings.model_copy(update={"signals": signals})
+def _pin_market(settings: Settings, market: str, since: datetime) -> None:
+    """A flag pins ``market`` to a variant that never signals, live for that market since ``since``."""
+    store = FlagStore(warehouse_for(settings.database.sqlalchemy_url()))
+    flag = FeatureFlag(
+        "quiet_market", "signals.rvr_threshold", {"quiet": 100.0}, {"quiet": 1.0}, allocation=0.0,
+        targets={market: "quiet"},
+    )  # fmt: skip
+    store.save(flag, settings, actor="test", reason="one market runs other parameters")
+    store.record_exposures([("market", market, evaluate(store.get("quiet_market"), market))], since)
 
 
-def test_a_market_runs_the_parameters_for_unit_gives_it(demo_run: DemoRun, tmp_path: Path) -> None:
-    """Thresholds and the position cap are read per market: overriding one market changes only it."""
+def test_a_market_runs_the_variant_its_flag_gives_it_from_its_first_exposure(
+    demo_run: DemoRun, tmp_path: Path
+) -> None:
+    """Thresholds are read per market through the flags: a pinned market changes, the rest keep config."""
     shutil.copy(Path(demo_run.settings.database.path), tmp_path / "copy.sqlite")
     env = {**demo_run.env, "KAIZEN_DATABASE__PATH": str(tmp_path / "copy.sqlite")}
     with demo_env(env) as settings:
-        baseline = _warehouse(demo_run).read_frame("SELECT market_id FROM trading_signals")
+        baseline = _warehouse(demo_run).read_frame(
+            "SELECT market_id, bucket_ts FROM trading_signals", parse_dates=["bucket_ts"]
+        )
         busiest = baseline["market_id"].value_counts().index[0]
-        resources = build_resources(settings) | {
-            "settings": _OneMarketOverridden(pinned_json=settings.model_dump_json(), market=busiest)
-        }
+        since = baseline.loc[baseline["market_id"] == busiest, "bucket_ts"].median().to_pydatetime()
+        _pin_market(settings, busiest, since)
         result = dg.materialize(
             [*RESEARCH_ASSETS, *RESEARCH_CHECKS],
-            resources=resources,
+            resources=build_resources(settings),
             instance=dg.DagsterInstance.ephemeral(),
             selection=["trading_signals", "risk_state", "portfolio_allocation"],
         )
     assert result.success
     after = warehouse_for(settings.database.sqlalchemy_url()).read_frame(
-        "SELECT market_id FROM trading_signals"
+        "SELECT market_id, bucket_ts, variants FROM trading_signals", parse_dates=["bucket_ts"]
     )
-    assert busiest not in set(after["market_id"])
+    mine = after[after["market_id"] == busiest]
+    assert not mine.empty and (mine["bucket_ts"] < since).all()  # its pre-period kept the config's signals
+    assert mine["variants"].isna().all()
     others = set(baseline["market_id"]) - {busiest}
     if int(_metadata(result)["trading_signals"]["blocked_by_risk"]) == 0:
-        assert set(after["market_id"]) == others  # the other markets kept their thresholds
-    else:
-        assert set(after["market_id"]) and set(after["market_id"]) <= others
+        assert set(after["market_id"]) - {busiest} == others  # the other markets kept their thresholds
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["flags_evaluated"]
 
 
 def _allocation_rows(rows: list[tuple[str, str, float]]) -> list[dict[str, object]]:

@@ -1,0 +1,207 @@
+"""The OpenFeature provider over the warehouse's flags, and the per-unit resolution built on it.
+
+Pure module (openfeature-sdk; no Dagster). Code asks an OpenFeature client for a flag's value with
+the config value as the default and the unit as the targeting key; the provider answers from a
+snapshot of ``feature_flags``. Moving to a hosted flag service is a provider swap: the resolver
+only talks to the OpenFeature client.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from openfeature import api
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.exception import ErrorCode
+from openfeature.flag_evaluation import FlagEvaluationDetails, FlagResolutionDetails, Reason
+from openfeature.provider import AbstractProvider, Metadata
+
+from kaizen_pipeline.flags.model import Evaluation, FeatureFlag, evaluate, validate_flag
+from kaizen_pipeline.flags.parameters import FlagValueError, UnitKind, config_value, with_overrides
+
+PROVIDER_NAME = "kaizen-warehouse"
+_domains = itertools.count()
+
+
+class WarehouseFlagProvider(AbstractProvider):
+    """Resolves flags from a snapshot of the feature_flags table (MurmurHash3 bucketing per unit)."""
+
+    def __init__(self, flags: Sequence[FeatureFlag]) -> None:
+        self._flags = {f.flag_key: f for f in flags}
+
+    def get_metadata(self) -> Metadata:
+        return Metadata(name=PROVIDER_NAME)
+
+    def get_provider_hooks(self) -> list[Any]:
+        return []
+
+    def _resolve(
+        self, flag_key: str, default: Any, context: EvaluationContext | None
+    ) -> FlagResolutionDetails[Any]:
+        flag = self._flags.get(flag_key)
+        if flag is None:
+            return FlagResolutionDetails(
+                default, ErrorCode.FLAG_NOT_FOUND, f"no flag {flag_key!r}", Reason.ERROR
+            )
+        if context is None or not context.targeting_key:
+            return FlagResolutionDetails(
+                default, ErrorCode.TARGETING_KEY_MISSING, "the unit id is the targeting key", Reason.ERROR
+            )
+        ev = evaluate(flag, context.targeting_key)
+        return FlagResolutionDetails(
+            value=default if ev.value is None else ev.value,
+            reason=Reason(ev.reason),
+            variant=ev.variant,
+            flag_metadata={"parameter": flag.parameter, "unit_kind": flag.unit_kind},
+        )
+
+    def resolve_boolean_details(
+        self, flag_key: str, default_value: bool, evaluation_context: EvaluationContext | None = None
+    ) -> FlagResolutionDetails[bool]:  # noqa: E501
+        return self._resolve(flag_key, default_value, evaluation_context)
+
+    def resolve_string_details(
+        self, flag_key: str, default_value: str, evaluation_context: EvaluationContext | None = None
+    ) -> FlagResolutionDetails[str]:  # noqa: E501
+        return self._resolve(flag_key, default_value, evaluation_context)
+
+    def resolve_integer_details(
+        self, flag_key: str, default_value: int, evaluation_context: EvaluationContext | None = None
+    ) -> FlagResolutionDetails[int]:  # noqa: E501
+        return self._resolve(flag_key, default_value, evaluation_context)
+
+    def resolve_float_details(
+        self, flag_key: str, default_value: float, evaluation_context: EvaluationContext | None = None
+    ) -> FlagResolutionDetails[float]:  # noqa: E501
+        return self._resolve(flag_key, default_value, evaluation_context)
+
+    def resolve_object_details(
+        self, flag_key: str, default_value: Any, evaluation_context: EvaluationContext | None = None
+    ) -> FlagResolutionDetails[Any]:  # noqa: E501
+        return self._resolve(flag_key, default_value, evaluation_context)
+
+
+@dataclass(frozen=True)
+class UnitResolution:
+    """The effective settings of one unit, the flags' evaluations, and errors that fell back to config."""
+
+    kind: UnitKind
+    unit_id: str
+    settings: Any
+    evaluations: tuple[Evaluation, ...] = ()
+
+    @property
+    def variants(self) -> dict[str, str]:
+        """flag key -> variant for every flag that gave this unit a variant (stored on its rows)."""
+        return {e.flag_key: e.variant for e in self.evaluations if e.variant is not None}
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"{e.flag_key}: {e.error}" for e in self.evaluations if e.reason == "ERROR"]
+
+
+def _getter(client: Any, default: Any) -> Callable[..., FlagEvaluationDetails[Any]]:
+    if isinstance(default, bool):
+        return client.get_boolean_details
+    if isinstance(default, int):
+        return client.get_integer_details
+    if isinstance(default, float):
+        return client.get_float_details
+    if isinstance(default, str):
+        return client.get_string_details
+    return client.get_object_details
+
+
+@dataclass
+class FlagResolver:
+    """Per-unit settings: the base settings with every active flag's variant for that unit applied.
+
+    Flags that fail validation against the base settings (a value the config key no longer
+    accepts) are not served: their units get the config value with reason ERROR.
+    """
+
+    base: Any
+    flags: Sequence[FeatureFlag]
+    load_error: str | None = None
+    _client: Any = field(init=False, repr=False)
+    _broken: dict[str, str] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        served = []
+        for flag in self.flags:
+            if flag.status != "active":
+                continue
+            try:
+                served.append(validate_flag(flag, self.base))
+            except FlagValueError as exc:
+                self._broken[flag.flag_key] = str(exc)
+        self._active = [f for f in self.flags if f.status == "active"]
+        domain = f"{PROVIDER_NAME}-{next(_domains)}"
+        api.set_provider(WarehouseFlagProvider(served), domain)
+        self._client = api.get_client(domain)
+
+    def has_flags(self, kind: UnitKind) -> bool:
+        return self.load_error is not None or any(f.unit_kind == kind for f in self._active)
+
+    def resolve(self, kind: UnitKind, unit_id: str) -> UnitResolution:
+        evaluations = []
+        if self.load_error is not None:
+            evaluations.append(Evaluation("feature_flags", "*", None, None, "ERROR", self.load_error))
+        overrides: dict[str, Any] = {}
+        context = EvaluationContext(targeting_key=unit_id, attributes={"unit_kind": kind})
+        for flag in self._active:
+            if flag.unit_kind != kind:
+                continue
+            default = config_value(self.base, flag.parameter)
+            if flag.flag_key in self._broken:
+                evaluations.append(
+                    Evaluation(
+                        flag.flag_key, flag.parameter, None, None, "ERROR", self._broken[flag.flag_key]
+                    )
+                )
+                continue
+            details = _getter(self._client, default)(flag.flag_key, default, context)
+            reason = str(details.reason.value if isinstance(details.reason, Reason) else details.reason)
+            if details.error_code is not None:
+                evaluations.append(
+                    Evaluation(flag.flag_key, flag.parameter, None, None, "ERROR", details.error_message)
+                )
+                continue
+            evaluations.append(
+                Evaluation(flag.flag_key, flag.parameter, details.value, details.variant, reason)
+            )  # type: ignore[arg-type]
+            if details.variant is not None:
+                overrides[flag.parameter] = details.value
+        return UnitResolution(kind, unit_id, with_overrides(self.base, overrides), tuple(evaluations))
+
+
+def exposures(resolutions: Mapping[str, UnitResolution]) -> list[tuple[str, str, Evaluation]]:
+    """(kind, unit, evaluation) of every variant served, for FlagStore.record_exposures."""
+    return [
+        (r.kind, r.unit_id, e) for r in resolutions.values() for e in r.evaluations if e.variant is not None
+    ]
+
+
+def row_variants(
+    units: pd.Series,
+    times: pd.Series,
+    resolutions: Mapping[str, UnitResolution],
+    since: Mapping[str, datetime],
+) -> pd.Series:
+    """JSON ``{flag: variant}`` for each row (unit, time) that ran under a variant, else None.
+
+    A row before its unit's ``since`` ran on the config values (see ``signal_candidates``).
+    """
+    if units.empty:
+        return pd.Series([], index=units.index, dtype=object)
+    encoded = {u: json.dumps(r.variants, sort_keys=True) for u, r in resolutions.items() if r.variants}
+    values = units.map(encoded)
+    start = pd.to_datetime(units.map(since))
+    pre = start.notna() & (pd.to_datetime(times) < start)
+    return values.where(~pre, None).astype(object).where(values.notna(), None)
