@@ -15,6 +15,8 @@ from kaizen_pipeline.settings import ConfigError, effective_config, load_setting
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from kaizen_pipeline.experiments import cli as experiments_cli
+    from kaizen_pipeline.flags import cli as flags_cli
     from kaizen_pipeline.kaizen import cli as kaizen_cli
     from kaizen_pipeline.ops import cli as ops_cli
 
@@ -27,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print every config key as markdown (the text of docs/configuration.md)",
     )
     config.set_defaults(func=_config)
-    for domain in (kaizen_cli, ops_cli):
+    for domain in (kaizen_cli, flags_cli, experiments_cli, ops_cli):
         domain.register(subparsers)
     return parser
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import dagster as dg
 
 from kaizen_pipeline.backtest import defs as backtest_defs
+from kaizen_pipeline.experiments import defs as experiments_defs
+from kaizen_pipeline.flags import defs as flags_defs
 from kaizen_pipeline.ingest import defs as ingest_defs
 from kaizen_pipeline.kaizen import defs as kaizen_defs
 from kaizen_pipeline.ops import defs as ops_defs
@@ -15,12 +18,12 @@ from kaizen_pipeline.resources import build_resources
 from kaizen_pipeline.settings import Settings, get_settings
 from kaizen_pipeline.table_docs import document_tables
 
-DOMAINS = (ingest_defs, research_defs, backtest_defs, kaizen_defs, ops_defs)
+DOMAINS = (ingest_defs, research_defs, backtest_defs, kaizen_defs, flags_defs, experiments_defs, ops_defs)
 
 main_job = dg.define_asset_job(
     "main_job",
-    selection=dg.AssetSelection.groups("ingest", "research", "backtest", "kaizen"),
-    description="The whole pipeline: ingest, research, backtests and the kaizen cycle, with their checks.",
+    selection=dg.AssetSelection.groups("ingest", "research", "backtest", "kaizen", "flags", "experiments"),
+    description="The whole pipeline: ingest, research, backtests, the kaizen cycle and its experiments, with their checks.",
 )
 
 
@@ -79,10 +82,13 @@ def with_run_limits(defs: dg.Definitions, settings: Settings) -> dg.Definitions:
     schedules = [
         s.with_updated_job(jobs[s.job_name]) if s.job_name in jobs else s for s in defs.schedules or []
     ]
-    sensors = [
-        s.with_updated_jobs([jobs.get(j.name, j) for j in s.jobs]) if s.has_jobs else s
-        for s in defs.sensors or []
-    ]
+    with warnings.catch_warnings():
+        # Dagster copies every field, its beta `owners` too, and warns once per retargeted sensor
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        sensors = [
+            s.with_updated_jobs([jobs.get(j.name, j) for j in s.jobs]) if s.has_jobs else s
+            for s in defs.sensors or []
+        ]
     return rebuilt(defs, jobs=list(jobs.values()), schedules=schedules, sensors=sensors)
 
 

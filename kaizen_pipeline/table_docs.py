@@ -38,6 +38,10 @@ ASSET_TABLES: Mapping[str, tuple[str, ...]] = {
     "stress_tests": ("stress_tests",),
     "sensitivity_analysis": ("sensitivity_analysis",),
     "walk_forward": ("walk_forward",),
+    # flags and experiments
+    "feature_flags": ("feature_flags", "flag_changes", "flag_assignments"),
+    "experiments": ("experiments",),
+    "experiment_results": ("experiment_looks",),
     # kaizen
     "kaizen_metrics": ("kaizen_metrics",),
     "metric_trends": ("metric_trends",),

@@ -15,7 +15,12 @@ def _sources() -> dict[str, str]:
 
 def test_figures_are_drawn_only_in_charts_modules() -> None:
     drawing = sorted(name for name, text in _sources().items() if "plt.subplots(" in text)
-    assert drawing == ["backtest/charts.py", "kaizen/charts.py", "research/charts.py"]
+    assert drawing == [
+        "backtest/charts.py",
+        "experiments/charts.py",
+        "kaizen/charts.py",
+        "research/charts.py",
+    ]
 
 
 def test_one_place_sets_the_backend_and_encodes_figures() -> None:

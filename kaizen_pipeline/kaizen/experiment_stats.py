@@ -83,11 +83,22 @@ def sequential_difference(
         raise ValueError(f"each arm needs at least 2 units, got control={c.size}, treatment={t.size}")
     diff = float(t.mean() - c.mean())
     se = math.sqrt(c.var(ddof=1) / c.size + t.var(ddof=1) / t.size)
-    n = c.size + t.size
+    return sequential_interval(diff, se, int(c.size), int(t.size), alpha=alpha, n_star=n_star)
+
+
+def sequential_interval(
+    diff: float, se: float, n_control: int, n_treatment: int, *, alpha: float, n_star: float
+) -> SequentialResult:
+    """The always-valid interval around an estimated difference with any standard error.
+
+    ``se`` may come from a regression (CUPED as a covariate, cluster-robust by market): the
+    sequence's margin scales the per-observation deviation ``se * sqrt(n)``, n = both arms.
+    """
+    n = n_control + n_treatment
     rho2 = tuned_rho2(n_star, alpha)
     half = se * math.sqrt(n) * cs_margin(n, rho2, alpha)
     return SequentialResult(
-        int(c.size), int(t.size), diff, se, diff - half, diff + half, _always_valid_p(diff, se, n, rho2)
+        n_control, n_treatment, diff, se, diff - half, diff + half, _always_valid_p(diff, se, n, rho2)
     )
 
 

@@ -8,6 +8,8 @@ does not send it again.
 
 from __future__ import annotations
 
+import hashlib
+import html
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from kaizen_pipeline.ops.alerts import (
     Alert,
     EmailGroup,
     Observation,
+    Priority,
     Routing,
     apply_observations,
     backoff_delay,
@@ -291,6 +294,44 @@ def run_alert_tick(
     store = AlertStore(warehouse)
     report = process_observations(store, observations, now=now, alerts=alerts)
     return deliver_due(store, send, now=now, alerts=alerts, secrets=secrets, report=report)
+
+
+def enqueue_notice(
+    warehouse: Warehouse,
+    *,
+    key: str,
+    subject: str,
+    text: str,
+    priority: Priority,
+    now: datetime,
+    alerts: AlertSettings,
+) -> bool:
+    """Enqueue a one-off notice email (an experiment decided, say): same outbox, delivery and retries.
+
+    ``key`` makes it idempotent: enqueuing the same key twice sends one email. Returns whether it is new.
+    """
+    recipients = routing_for(alerts).for_priority(priority)
+    skip = None if alerts.enabled else "alerts.enabled is false: recorded only"
+    row = {
+        "message_id": hashlib.sha1(f"notice|{key}".encode()).hexdigest(),
+        "kind": "notice",
+        "priority": priority,
+        "run_id": None,
+        "alert_ids": "[]",
+        "subject": f"[kaizen] {subject}",
+        "recipients": json.dumps(recipients),
+        "body_text": text,
+        "body_html": f"<pre>{html.escape(text)}</pre>",
+        "created_at": now,
+        "status": "skipped" if skip or not recipients else "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": skip or (None if recipients else "no recipients configured (alerts.recipients)"),
+        "sent_at": None,
+    }
+    stmt = warehouse.dialect_insert(alert_outbox).on_conflict_do_nothing(index_elements=["message_id"])
+    with warehouse.engine.begin() as conn:
+        return bool(conn.execute(stmt, row).rowcount)
 
 
 def alert_history_frame(warehouse: Warehouse, ui_base_url: str) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from kaizen_pipeline.settings._base import ENV_PREFIX, SECRET_KEYS, is_complex, model_of
 from kaizen_pipeline.settings.backtest import BacktestSettings
+from kaizen_pipeline.settings.experiments import ExperimentSettings
 from kaizen_pipeline.settings.ingest import (
     DatabaseSettings,
     DataCollectionSettings,
@@ -53,6 +54,7 @@ class Settings(BaseSettings):
     backtest: BacktestSettings = Field(default_factory=BacktestSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
     research: ResearchSettings = Field(default_factory=ResearchSettings)
+    experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,1 @@
+"""Controlled experiments: every improvement tested against a concurrent control before it ships."""

@@ -1,0 +1,52 @@
+"""The experiments section: how recommendations become controlled experiments, and how they are decided."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from kaizen_pipeline.settings._base import _Section
+
+GUARDRAIL_METRICS = ("pnl_per_market_day", "drawdown", "run_success_rate", "api_error_rate")
+
+
+class ExperimentSettings(_Section):
+    """Controlled experiments: sample size, looks, decisions and what runs without a person."""
+
+    auto_start: bool = Field(
+        True, description="Start drafts that are powered within experiments.max_days without a person."
+    )
+    max_running: int = Field(3, ge=0, le=20, description="Experiments running at once (0: none start).")
+    max_days: int = Field(
+        28, ge=1, le=365, description="Longest run; a draft needing longer is underpowered and not started."
+    )
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="Significance of the always-valid intervals.")
+    power: float = Field(0.8, gt=0.5, lt=1, description="Planned power at the minimum detectable effect.")
+    treatment_share: float = Field(
+        0.5, gt=0, lt=1, description="Share of units in the treatment arm (the flag's weight)."
+    )
+    srm_p_threshold: float = Field(
+        0.001, gt=0, lt=0.1, description="Sample-ratio mismatch p-value below which an experiment is invalid."
+    )
+    guardrails: list[str] = Field(
+        default_factory=lambda: list(GUARDRAIL_METRICS),
+        description="Guardrail metrics (of the experiment's unit kind) that must not get worse to ship.",
+    )
+    pre_period_days: int = Field(
+        14,
+        ge=1,
+        le=180,
+        description="Days before the start whose per-unit values feed CUPED and the variance.",
+    )
+    look_interval_hours: float = Field(
+        24, gt=0, le=24 * 7, description="Hours between looks the experiment_sensor requests."
+    )
+    min_units_per_arm: int = Field(
+        5, ge=2, le=10_000, description="Units with data per arm before a look can decide."
+    )
+
+    @model_validator(mode="after")
+    def _known_guardrails(self) -> ExperimentSettings:
+        unknown = sorted(set(self.guardrails) - set(GUARDRAIL_METRICS))
+        if unknown:
+            raise ValueError(f"guardrails: unknown metric(s) {unknown}; known: {list(GUARDRAIL_METRICS)}")
+        return self
