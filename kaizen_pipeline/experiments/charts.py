@@ -25,7 +25,8 @@ def effect_over_looks_figure(looks: pd.DataFrame, title: str) -> plt.Figure:
         ax.set_title(f"{metric} ({role})", fontsize=9)
         ax.set_xlabel("days since start", fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.legend(fontsize=7, loc="best")
+        if not mine.empty:
+            ax.legend(fontsize=7, loc="best")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

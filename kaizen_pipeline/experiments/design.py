@@ -93,7 +93,12 @@ def plan_markets(
     between *= 1.0 - gain
     per_arm = math.floor(markets * min(share, 1.0 - share))
     if between + within <= 0 or mde <= 0:
-        return Plan(None, None, markets, None, True, "no variance or no effect to detect in the pre-period")
+        why = (
+            "the pre-period shows no variation in the metric"
+            if between + within <= 0
+            else "no effect to detect"
+        )
+        return Plan(None, None, markets, None, True, f"{why}: nothing an experiment could decide")
     needed = None
     for days in range(1, max_days + 1):
         sd = math.sqrt(between + within / days)
@@ -128,7 +133,8 @@ def plan_runs(
     data = values.dropna()
     sd = float(data.std(ddof=1)) if len(data) > 1 else 0.0
     if sd <= 0 or mde <= 0:
-        return Plan(None, None, runs_per_day, None, True, "no variance or no effect to detect in past runs")
+        why = "past runs show no variation in the metric" if sd <= 0 else "no effect to detect"
+        return Plan(None, None, runs_per_day, None, True, f"{why}: nothing an experiment could decide")
     needed = sequential_sample_size_per_arm(mde, sd, alpha=alpha, power=power)
     arm_rate = runs_per_day * min(share, 1.0 - share)
     days = needed / arm_rate if arm_rate > 0 else math.inf

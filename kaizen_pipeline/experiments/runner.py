@@ -85,7 +85,11 @@ def collect_unit_data(wh: Warehouse, settings: Any, *, now: datetime, days: int)
         parse_dates=["started_at", "finished_at"],
     )
     runs = run_values(ingest)
-    runs_per_day = runs["run_id"].nunique() / max(days, 1) if not runs.empty else 0.0
+    # today's unit count: the runs of the last 24 hours (the whole window's mean when there were none)
+    recent = runs[pd.to_datetime(runs["started_at"]) >= pd.Timestamp(now) - pd.Timedelta(days=1)]
+    runs_per_day = float(recent["run_id"].nunique()) if not recent.empty else (
+        runs["run_id"].nunique() / max(days, 1) if not runs.empty else 0.0
+    )  # fmt: skip
     return UnitData(market_days, runs, markets, runs_per_day)
 
 
@@ -235,8 +239,10 @@ def _arm_values(
 ) -> pd.DataFrame:
     """Rows of assigned units after their first exposure (market-days from the next full day on)."""
     frame = values[values[unit_col].isin(arms.index)].copy()
-    frame["arm"] = frame[unit_col].map(arms)
-    start = frame[unit_col].map(since)
+    if frame.empty:
+        return frame.assign(arm=pd.Series(dtype=object)).rename(columns={unit_col: "unit"})
+    frame["arm"] = frame[unit_col].map(arms.to_dict())
+    start = pd.to_datetime(frame[unit_col].map(since.to_dict()))
     frame = frame[pd.to_datetime(frame[time_col]) >= start]
     return frame.rename(columns={unit_col: "unit"})
 

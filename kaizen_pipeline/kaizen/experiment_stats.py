@@ -17,6 +17,7 @@ which ``N`` the sequence is tightest: ``rho2 = (-2 log alpha + log(-2 log alpha 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -203,8 +204,15 @@ def sample_size_per_arm(mde: float, sd: float, *, alpha: float, power: float) ->
     """Units per arm for a two-sided fixed-horizon z-test to detect ``mde`` with ``power`` (statsmodels)."""
     if mde == 0 or sd <= 0:
         raise ValueError(f"mde must be non-zero and sd > 0, got mde={mde}, sd={sd}")
-    n = NormalIndPower().solve_power(effect_size=abs(mde) / sd, alpha=alpha, power=power, ratio=1.0)
-    return int(math.ceil(float(n)))
+    effect = abs(mde) / sd
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the root finder warns before it gives up on very large effects
+        n = float(NormalIndPower().solve_power(effect_size=effect, alpha=alpha, power=power, ratio=1.0))
+    if not math.isfinite(n):
+        # statsmodels' bracket starts above the answer when the effect is huge; the same normal model
+        # in closed form (one tail; the other adds nothing at this size)
+        n = 2.0 * ((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) / effect) ** 2
+    return max(2, int(math.ceil(n)))
 
 
 # The always-valid interval is wider than the fixed one: planning a sequential experiment for

@@ -126,6 +126,13 @@ class DemoSettings(_Section):
         description="Days of history the simulator serves back from now (its trade-history reach).",
     )
     epoch: str = Field("2026-01-01T00:00:00Z", description="Start of the simulated world (UTC).")
+    transient_error_rate: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Planted: share of requests the demo API answers 503 (a retry succeeds as often as any "
+        "request); the known effect run experiments are tested against (docs/experiments.md).",
+    )
     frozen_now: datetime | None = Field(
         None,
         description="Freeze the demo clock at this UTC time (reproducible replays); empty: follow the wall clock.",

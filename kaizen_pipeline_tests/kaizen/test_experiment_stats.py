@@ -119,3 +119,10 @@ def test_holm_and_bad_input() -> None:
         sequential_difference([1.0], [1.0, 2.0], alpha=ALPHA, n_star=10)
     with pytest.raises(ValueError, match="mde must be non-zero"):
         sample_size_per_arm(0.0, 1.0, alpha=ALPHA, power=0.8)
+
+
+def test_sample_size_of_a_huge_effect_is_small_not_an_error() -> None:
+    # statsmodels' solver gives up above an effect size of about 3; the closed form takes over
+    assert sample_size_per_arm(5.0, 1.0, alpha=0.05, power=0.8) == 2
+    assert sample_size_per_arm(2.5, 1.0, alpha=0.05, power=0.8) == 3
+    assert sample_size_per_arm(2.0, 1.0, alpha=0.05, power=0.8) == 4  # statsmodels: 3.92

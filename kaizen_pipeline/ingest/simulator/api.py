@@ -36,6 +36,8 @@ class DemoApi:
         self._search_cache: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self._history_cache: dict[tuple[Any, ...], bytes] = {}
         self._x_calls: list[float] = []
+        # planted faults are random per process, not seeded: replays must not fail the same requests
+        self._faults = np.random.default_rng()
 
     def transport(self) -> httpx.MockTransport:
         """An httpx transport answering every request from the world (no network)."""
@@ -45,6 +47,11 @@ class DemoApi:
         """Route one request by path, like the real hosts would (any base URL is accepted)."""
         path = request.url.path.rstrip("/")
         params = {k: v[-1] for k, v in parse_qs(request.url.query.decode(), keep_blank_values=True).items()}
+        if self.world.transient_error_rate > 0:
+            with self._lock:
+                planted_fault = self._faults.random() < self.world.transient_error_rate
+            if planted_fault:
+                return httpx.Response(503, json={"error": "service unavailable (planted transient failure)"})
         try:
             if path.endswith("/markets/keyset"):
                 return self._gamma_markets(params)

@@ -14,7 +14,9 @@ range is reproducible and a later run extends the same history. Per market:
   buckets (``planted_lead_lags()`` is the ground truth research is tested against);
 - trade activity rises with price moves and has bursts of its own;
 - bot-like accounts (young, few followers, many followings, high posting rate) post duplicate
-  promotional texts in bursts unrelated to price.
+  promotional texts in bursts unrelated to price;
+- with ``transient_error_rate`` (``demo.transient_error_rate``) that share of requests is answered
+  503 at random, as real APIs do at times: the planted truth run experiments are measured against.
 """
 
 from __future__ import annotations
@@ -134,8 +136,10 @@ class DemoWorld:
         epoch: str = "2026-01-01T00:00:00Z",
         clock: Callable[[], float] = time.time,
         bucket_minutes: int = DEFAULT_BUCKET_MINUTES,
+        transient_error_rate: float = 0.0,
     ) -> None:
         self.seed = seed
+        self.transient_error_rate = transient_error_rate
         self.n_markets = n_markets
         self.history_days = history_days
         self.bucket_minutes = bucket_minutes
@@ -155,14 +159,17 @@ class DemoWorld:
     def from_settings(cls, settings: Settings) -> DemoWorld:
         """The process-wide world for these demo settings (built once, shared by runs)."""
         d = settings.demo
-        key = (d.seed, d.n_markets, d.history_days, d.epoch, d.frozen_now)
+        key = (d.seed, d.n_markets, d.history_days, d.epoch, d.frozen_now, d.transient_error_rate)
         with cls._cache_lock:
             if key not in cls._cache:
                 clock = time.time
                 if d.frozen_now is not None:
                     frozen = d.frozen_now if d.frozen_now.tzinfo else d.frozen_now.replace(tzinfo=UTC)
                     clock = frozen.timestamp  # bound method: always the same instant
-                cls._cache[key] = cls(d.seed, d.n_markets, d.history_days, d.epoch, clock=clock)
+                cls._cache[key] = cls(
+                    d.seed, d.n_markets, d.history_days, d.epoch, clock=clock,
+                    transient_error_rate=d.transient_error_rate,
+                )  # fmt: skip
             return cls._cache[key]
 
     # --- HTTP (the wire formats live in ``api``) -----------------------------------------
