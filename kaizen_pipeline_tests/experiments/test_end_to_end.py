@@ -33,14 +33,14 @@ CONFIG = {
     "data_collection": {"max_markets": 10, "history_days": 1, "trade_history_days": 1, "max_concurrency": 1},
     "demo": {"transient_error_rate": 0.3, "n_markets": 10},
     "transport": {"backoff_base_seconds": 0.25, "backoff_max_seconds": 0.5, "max_retries": 5},
-    "experiments": {"max_days": 8, "min_units_per_arm": 5, "pre_period_days": 2},
+    "experiments": {"max_days": 14, "min_units_per_arm": 5, "pre_period_days": 2},
     "kaizen": {
         "catalogue": [
             {
                 "key": "faster_backoff",
                 "title": "Retry at once",
                 "target_metric": "run_duration_seconds",
-                "predicted_effect": -1.0,
+                "predicted_effect": -2.5,
                 "cost_hours": 0.5,
                 "parameter": "transport.backoff_base_seconds",
                 "proposed_value": "0",
@@ -79,7 +79,7 @@ def test_replayed_runs_ship_the_planted_winner_and_stop_the_planted_harm(
     instance = dg.DagsterInstance.ephemeral()
     step = timedelta(hours=24 / RUNS_PER_DAY)
     now = START
-    for _ in range(RUNS_PER_DAY):  # the pre-period: a day of runs on the config values
+    for _ in range(2 * RUNS_PER_DAY):  # the pre-period: two days of runs on the config values
         ingest_run(at(monkeypatch, now), instance)
         now += step
     settings = at(monkeypatch, now)
