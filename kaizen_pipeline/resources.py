@@ -20,7 +20,13 @@ from pydantic import Field, PrivateAttr, SecretStr
 
 from kaizen_pipeline.clock import pipeline_now
 from kaizen_pipeline.flags.parameters import UNIT_KINDS, UnitKind
-from kaizen_pipeline.flags.provider import FlagResolver, UnitResolution, exposures
+from kaizen_pipeline.flags.provider import (
+    FlagResolver,
+    UnitResolution,
+    VariantSegment,
+    exposures,
+    variant_segments,
+)
 from kaizen_pipeline.flags.store import FlagStore
 from kaizen_pipeline.settings import SECRET_KEYS, ConfigError, Settings, load_settings
 from kaizen_pipeline.warehouse import Warehouse
@@ -148,29 +154,30 @@ class SettingsResource(dg.ConfigurableResource):
                 self._errors.extend(e for e in resolution.errors if e not in self._errors)
         return {u: self._resolved[(kind, u)] for u in ids}
 
-    def variant_since(self, kind: UnitKind, unit_ids: Iterable[str]) -> dict[str, datetime]:
-        """When each unit's current variants took effect (its latest first exposure among them).
+    def variant_segments(self, kind: UnitKind, unit_ids: Iterable[str]) -> dict[str, list[VariantSegment]]:
+        """Each unit's history under its current variants (``flags.provider.variant_segments``).
 
-        Units without a variant are absent. Code that recomputes history (trading_signals) applies a
-        unit's variant only from this time on, so the pre-period stays the control's.
+        Units without a variant are absent. Code that recomputes history (trading_signals) runs each
+        bucket on the segment it falls in, so a unit's past stays on the values it ran under.
         """
         resolutions = self.resolve_units(kind, unit_ids)
-        wanted = {(f, u, v) for u, r in resolutions.items() for f, v in r.variants.items()}
-        if not wanted:
+        keys = sorted({f for r in resolutions.values() for f in r.variants})
+        if not keys:
             return {}
         table = self._warehouse().table("flag_assignments")
         frame = self._warehouse().read_frame(
-            sa.select(table).where(
-                table.c.unit_kind == kind, table.c.flag_key.in_(sorted({f for f, _, _ in wanted}))
-            ),
+            sa.select(table).where(table.c.unit_kind == kind, table.c.flag_key.in_(keys)),
             parse_dates=["first_exposure_at"],
         )
-        since: dict[str, datetime] = {}
+        exposed: dict[str, dict[tuple[str, str], datetime]] = {}
         for row in frame.itertuples(index=False):
-            if (row.flag_key, row.unit_id, row.variant) in wanted:
-                ts = row.first_exposure_at.to_pydatetime()
-                since[row.unit_id] = max(since.get(row.unit_id, ts), ts)
-        return since
+            exposed.setdefault(row.unit_id, {})[(row.flag_key, row.variant)] = (
+                row.first_exposure_at.to_pydatetime()
+            )
+        config = self.get()
+        return {
+            u: variant_segments(r, exposed.get(u, {}), config) for u, r in resolutions.items() if r.variants
+        }
 
     def flag_errors(self) -> list[str]:
         """Flag evaluations that fell back to the config value in this process (reason ERROR)."""

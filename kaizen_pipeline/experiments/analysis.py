@@ -14,7 +14,15 @@ Pure module (statsmodels; no Dagster). At every look, for every metric:
 
 Decision, in this order: SRM p below the threshold: ``invalid``; a guardrail harmed (its Holm
 p-value below alpha, estimate in the harmful direction): ``stopped``; the primary metric loses:
-``stopped``; the primary wins: ``shipped``; ``max_days`` reached: ``inconclusive`` (keep control).
+``stopped``; the primary wins, after ``min_days_to_ship`` and with every guardrail shown within its
+non-inferiority margin: ``shipped``; ``max_days`` reached: ``inconclusive`` (keep control).
+
+Harm stops an experiment at any look, but a win waits: a guardrail that has not crossed its harm
+bound is not yet shown harmless. Shipping follows the risk-aware rule of Schultzberg, Ankargren and
+Frånberg ("Risk-aware product decisions in A/B tests with multiple metrics", 2024): superiority on
+the primary metric and non-inferiority on every guardrail, each guardrail's always-valid interval
+ruling out harm beyond its margin. Requiring all of them is an intersection-union test (Berger 1982),
+so the non-inferiority tests need no multiplicity correction; Holm applies to the harm tests.
 """
 
 from __future__ import annotations
@@ -54,6 +62,12 @@ class MetricLook:
     @property
     def harmful(self) -> bool:
         return self.outcome == "loses"
+
+    def within_margin(self, margin: float) -> bool:
+        """The always-valid interval rules out harm larger than ``margin`` (non-inferiority)."""
+        if self.lower is None or self.upper is None:
+            return False
+        return self.lower > -margin if self.direction == "higher" else self.upper < margin
 
 
 def _fit(
@@ -162,8 +176,14 @@ def decide(
     srm_threshold: float,
     days: float,
     max_days: int,
+    min_days_to_ship: float = 0.0,
+    margins: Mapping[str, float] | None = None,
 ) -> Decision | None:
-    """The decision at this look (module docstring: the order), or None to keep running."""
+    """The decision at this look (module docstring: the order), or None to keep running.
+
+    ``margins``: non-inferiority margin per guardrail metric; a win ships only once every guardrail
+    with a margin is shown within it.
+    """
     if srm_p < srm_threshold:
         return Decision(
             "invalid", "invalid_srm", f"sample-ratio mismatch: p = {srm_p:.2g} < {srm_threshold:g}"
@@ -174,13 +194,29 @@ def decide(
         return Decision("stopped", "stop_guardrail", f"guardrail harmed: {detail}")
     if primary.outcome == "loses":
         return Decision("stopped", "stop_primary_loses", f"{primary.metric} got worse: {_effect(primary)}")
-    if primary.outcome == "wins":
+    margins = margins or {}
+    unproven = [g for g in guardrails if g.metric in margins and not g.within_margin(margins[g.metric])]
+    if primary.outcome == "wins" and days >= min_days_to_ship and not unproven:
+        proven = "; ".join(
+            f"{g.metric} within -{margins[g.metric]:g}" for g in guardrails if g.metric in margins
+        )
         return Decision(
-            "shipped", "ship", f"{primary.metric} improved: {_effect(primary)}; no guardrail harmed"
+            "shipped",
+            "ship",
+            f"{primary.metric} improved: {_effect(primary)}; no guardrail harmed"
+            + (f" ({proven})" if proven else ""),
         )
     if days >= max_days:
+        detail = ""
+        if primary.outcome == "wins" and unproven:
+            detail = " (the primary won, but " + ", ".join(
+                f"{g.metric} {_effect(g) if g.estimate is not None else 'unmeasured'} is not shown within "
+                f"-{margins[g.metric]:g}" for g in unproven
+            ) + ")"  # fmt: skip
         return Decision(
-            "inconclusive", "inconclusive", f"no decision after {days:.1f} of {max_days} days: keep control"
+            "inconclusive",
+            "inconclusive",
+            f"no decision after {days:.1f} of {max_days} days: keep control{detail}",
         )
     return None
 

@@ -298,7 +298,9 @@ def analyse(
     decision = None
     if primary.outcome != "no_data" or days >= int(row["max_days"]) or srm_p < exp.srm_p_threshold:
         decision = decide(primary, guardrails, srm_p=srm_p, srm_threshold=exp.srm_p_threshold,
-                          days=days, max_days=int(row["max_days"]))  # fmt: skip
+                          days=days, max_days=int(row["max_days"]),
+                          min_days_to_ship=min(exp.min_days_to_ship, int(row["max_days"])),
+                          margins=exp.guardrail_margins)  # fmt: skip
     return LookResult(row["experiment_id"], [primary, *guardrails], srm_p, assigned, days, decision)
 
 

@@ -13,8 +13,9 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
@@ -188,20 +189,69 @@ def exposures(resolutions: Mapping[str, UnitResolution]) -> list[tuple[str, str,
     ]
 
 
-def row_variants(
-    units: pd.Series,
-    times: pd.Series,
-    resolutions: Mapping[str, UnitResolution],
-    since: Mapping[str, datetime],
-) -> pd.Series:
-    """JSON ``{flag: variant}`` for each row (unit, time) that ran under a variant, else None.
+@dataclass(frozen=True)
+class VariantSegment:
+    """From ``start`` on, a unit ran under ``variants``: ``settings`` are the config plus those flags' values."""
 
-    A row before its unit's ``since`` ran on the config values (see ``signal_candidates``).
+    start: datetime
+    variants: dict[str, str]
+    settings: Any
+
+
+def variant_segments(
+    resolution: UnitResolution, exposed: Mapping[tuple[str, str], datetime], config: Any
+) -> list[VariantSegment]:
+    """A unit's history under the variants it gets now, oldest first.
+
+    Each flag's value applies from the first exposure of the variant the unit gets now
+    (``exposed[(flag, variant)]``): a market moved from control to treatment when an experiment
+    shipped runs on the treatment only from then on, and its other flags keep their own start.
     """
-    if units.empty:
-        return pd.Series([], index=units.index, dtype=object)
-    encoded = {u: json.dumps(r.variants, sort_keys=True) for u, r in resolutions.items() if r.variants}
-    values = units.map(encoded)
-    start = pd.to_datetime(units.map(since))
-    pre = start.notna() & (pd.to_datetime(times) < start)
-    return values.where(~pre, None).astype(object).where(values.notna(), None)
+    served = [
+        (exposed[(e.flag_key, e.variant)], e)
+        for e in resolution.evaluations
+        if e.variant is not None and (e.flag_key, e.variant) in exposed
+    ]
+    segments = []
+    for start in sorted({t for t, _ in served}):
+        active = [e for t, e in served if t <= start]
+        overrides = {e.parameter: e.value for e in active if e.value is not None}
+        segments.append(
+            VariantSegment(start, {e.flag_key: e.variant for e in active}, with_overrides(config, overrides))
+        )
+    return segments
+
+
+T = TypeVar("T")
+
+
+def scheduled_values(
+    units: pd.Series, times: pd.Series, schedule: Mapping[str, Sequence[tuple[datetime, T]]], default: T
+) -> pd.Series:
+    """Per row (unit, time): the value of the unit's last schedule entry started at or before the time.
+
+    ``schedule``: unit -> [(start, value)] sorted by start; rows before the first entry, and units
+    without one, get ``default``.
+    """
+    out = pd.Series([default] * len(units), index=units.index, dtype=object)
+    stamps = pd.to_datetime(times)
+    for unit, entries in schedule.items():
+        rows = units.index[units == unit]
+        if not len(rows) or not entries:
+            continue
+        starts = pd.to_datetime([start for start, _ in entries]).to_numpy()
+        position = np.searchsorted(starts, stamps.loc[rows].to_numpy(), side="right")
+        values = [default, *(value for _, value in entries)]
+        out.loc[rows] = [values[i] for i in position]
+    return out
+
+
+def row_variants(
+    units: pd.Series, times: pd.Series, segments: Mapping[str, Sequence[VariantSegment]]
+) -> pd.Series:
+    """JSON ``{flag: variant}`` for each row (unit, time) that ran under a variant, else None."""
+    schedule = {
+        u: [(seg.start, json.dumps(seg.variants, sort_keys=True)) for seg in segs]
+        for u, segs in segments.items()
+    }
+    return scheduled_values(units, times, schedule, None)

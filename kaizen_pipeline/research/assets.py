@@ -10,7 +10,7 @@ from dagster import AssetExecutionContext
 
 from kaizen_pipeline.clock import buckets, floor_to_bucket, pipeline_now
 from kaizen_pipeline.flags.checks import flags_evaluated_result, flags_evaluated_spec
-from kaizen_pipeline.flags.provider import row_variants
+from kaizen_pipeline.flags.provider import row_variants, scheduled_values
 from kaizen_pipeline.reporting import figure_markdown, markdown_table
 from kaizen_pipeline.research.charts import correlation_by_lag_figure, equity_figure, hype_vs_price_figure
 from kaizen_pipeline.research.correlation import hype_price_correlations as correlate
@@ -279,16 +279,14 @@ def trading_signals(
     features = wh.read_frame("SELECT * FROM market_features", parse_dates=["bucket_ts"])
 
     markets = features["market_id"].drop_duplicates().tolist()
-    units = settings.resolve_units("market", markets)  # each market's flag variants
-    since = settings.variant_since("market", markets)
-
-    def thresholds(market_id: str) -> SignalThresholds:
-        return SignalThresholds.from_settings(units[market_id].settings)
-
-    accepted, blocked, timeline = gated_signals(
-        features, thresholds, cfg.limits, cfg.book, cfg.risk_reset_at, baseline=cfg.thresholds, since=since
-    )
-    accepted["variants"] = row_variants(accepted["market_id"], accepted["bucket_ts"], units, since)
+    segments = settings.variant_segments("market", markets)  # each market's variants, and since when
+    schedule = {
+        m: [(seg.start, SignalThresholds.from_settings(seg.settings)) for seg in segs]
+        for m, segs in segments.items()
+    }
+    thresholds = scheduled_values(features["market_id"], features["bucket_ts"], schedule, cfg.thresholds)
+    accepted, blocked, timeline = gated_signals(features, thresholds, cfg.limits, cfg.book, cfg.risk_reset_at)
+    accepted["variants"] = row_variants(accepted["market_id"], accepted["bucket_ts"], segments)
     flag_errors = settings.flag_errors()
     if flag_errors:
         context.log.warning("flags fell back to config values: " + "; ".join(flag_errors))

@@ -6,7 +6,7 @@ property test), so both exercise exactly the same path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -131,57 +131,53 @@ def units_by_params(units: Iterable[str], params_for: Callable[[str], P]) -> dic
 
 def signal_candidates(
     features: pd.DataFrame,
-    thresholds: SignalThresholds | Callable[[str], SignalThresholds],
+    thresholds: SignalThresholds | Callable[[str], SignalThresholds] | pd.Series,
     bucket_minutes: int,
-    *,
-    baseline: SignalThresholds | None = None,
-    since: Mapping[str, datetime] | None = None,
 ) -> pd.DataFrame:
-    """signal_rule with one set of thresholds, or per market (``thresholds(market_id)``).
+    """signal_rule with one set of thresholds, per market (``thresholds(market_id)``), or per row.
 
-    With ``since`` (market -> when its flag variant took effect) and ``baseline`` (the config
-    thresholds), a market's buckets before that time use the baseline: recomputing history never
-    moves a unit's pre-period onto its variant.
+    Per row (a Series of SignalThresholds aligned with ``features``): each bucket runs on the values
+    it ran under (``flags.provider.scheduled_values``), so recomputing history never moves a
+    market's past onto a variant it got later.
     """
-    if since and baseline is not None:
-        start = pd.to_datetime(features["market_id"].map(since))
-        before = start.notna() & (pd.to_datetime(features["bucket_ts"]) < start)
-        if before.any():
-            frames = [
-                signal_candidates(features[before], baseline, bucket_minutes),
-                signal_candidates(features[~before], thresholds, bucket_minutes),
-            ]
-            joined = pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
-            return joined.sort_values(["bucket_ts", "market_id"]).reset_index(drop=True)
+    if isinstance(thresholds, pd.Series):
+        groups = thresholds.groupby(thresholds, sort=False).groups if len(thresholds) else {}
+        frames = [
+            signal_rule(features.loc[rows], t.rvr, t.roc, t.hype, bucket_minutes)
+            for t, rows in groups.items()
+        ]
+        return _joined(frames)
     if isinstance(thresholds, SignalThresholds):
         return signal_rule(features, thresholds.rvr, thresholds.roc, thresholds.hype, bucket_minutes)
-    groups = units_by_params(features["market_id"].drop_duplicates(), thresholds)
-    frames = [
-        signal_rule(features[features["market_id"].isin(markets)], t.rvr, t.roc, t.hype, bucket_minutes)
-        for t, markets in groups.items()
-    ]
-    if len(frames) == 1:
-        return frames[0]
+    by_params = units_by_params(features["market_id"].drop_duplicates(), thresholds)
+    return _joined(
+        [
+            signal_rule(features[features["market_id"].isin(markets)], t.rvr, t.roc, t.hype, bucket_minutes)
+            for t, markets in by_params.items()
+        ]
+    )
+
+
+def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=SIGNAL_COLUMNS)
+    if len(frames) == 1:
+        return frames[0]
     joined = pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
     return joined.sort_values(["bucket_ts", "market_id"]).reset_index(drop=True)
 
 
 def gated_signals(
     features: pd.DataFrame,
-    thresholds: SignalThresholds | Callable[[str], SignalThresholds],
+    thresholds: SignalThresholds | Callable[[str], SignalThresholds] | pd.Series,
     limits: RiskLimits,
     book: PaperBookConfig,
     reset_at: datetime | None = None,
-    *,
-    baseline: SignalThresholds | None = None,
-    since: Mapping[str, datetime] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """signal_rule on the features (thresholds per market when a function), then the risk gate.
+    """signal_rule on the features (thresholds: see :func:`signal_candidates`), then the risk gate.
 
-    ``baseline``/``since``: see :func:`signal_candidates`. Returns (accepted, blocked, risk timeline).
+    Returns (accepted, blocked, risk timeline).
     """
-    candidates = signal_candidates(features, thresholds, book.bucket_minutes, baseline=baseline, since=since)
+    candidates = signal_candidates(features, thresholds, book.bucket_minutes)
     prices = features[["market_id", "bucket_ts", "yes_price"]]
     return run_risk_gate(candidates, prices, limits, book, reset_at=reset_at)

@@ -7,6 +7,11 @@ from pydantic import Field, model_validator
 from kaizen_pipeline.settings._base import _Section
 
 GUARDRAIL_METRICS = ("pnl_per_market_day", "drawdown", "run_success_rate", "api_error_rate")
+# Harm a money guardrail must be shown to stay within before a win ships, in its unit metric's units:
+# half a percent of a market's stake per day, 5% of it in drawdown. Run guardrails have none by
+# default: proving a 96% success rate within a few points takes hundreds of runs per arm, so they
+# stop a change on evidence of harm only (add a margin where runs are plentiful).
+GUARDRAIL_MARGINS = {"pnl_per_market_day": 0.005, "drawdown": 0.05}
 
 
 class ExperimentSettings(_Section):
@@ -19,6 +24,12 @@ class ExperimentSettings(_Section):
     max_days: int = Field(
         28, ge=1, le=365, description="Longest run; a draft needing longer is underpowered and not started."
     )
+    min_days_to_ship: int = Field(
+        7,
+        ge=0,
+        le=365,
+        description="Days before a winning primary metric can ship (a full week); harm stops at any look.",
+    )
     alpha: float = Field(0.05, gt=0, lt=0.5, description="Significance of the always-valid intervals.")
     power: float = Field(0.8, gt=0.5, lt=1, description="Planned power at the minimum detectable effect.")
     treatment_share: float = Field(
@@ -30,6 +41,11 @@ class ExperimentSettings(_Section):
     guardrails: list[str] = Field(
         default_factory=lambda: list(GUARDRAIL_METRICS),
         description="Guardrail metrics (of the experiment's unit kind) that must not get worse to ship.",
+    )
+    guardrail_margins: dict[str, float] = Field(
+        default_factory=lambda: dict(GUARDRAIL_MARGINS),
+        description="Non-inferiority margin per guardrail (its unit metric's units): a win ships only when "
+        "every guardrail's always-valid interval rules out harm beyond its margin.",
     )
     pre_period_days: int = Field(
         14,
@@ -45,8 +61,25 @@ class ExperimentSettings(_Section):
     )
 
     @model_validator(mode="after")
+    def _ship_within_max_days(self) -> ExperimentSettings:
+        if self.min_days_to_ship > self.max_days:
+            raise ValueError(
+                f"min_days_to_ship ({self.min_days_to_ship}) is longer than max_days ({self.max_days}): "
+                "no experiment could ship"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _known_guardrails(self) -> ExperimentSettings:
         unknown = sorted(set(self.guardrails) - set(GUARDRAIL_METRICS))
         if unknown:
             raise ValueError(f"guardrails: unknown metric(s) {unknown}; known: {list(GUARDRAIL_METRICS)}")
+        unknown = sorted(set(self.guardrail_margins) - set(GUARDRAIL_METRICS))
+        if unknown:
+            raise ValueError(
+                f"guardrail_margins: unknown metric(s) {unknown}; known: {list(GUARDRAIL_METRICS)}"
+            )
+        negative = sorted(k for k, v in self.guardrail_margins.items() if not v >= 0)
+        if negative:
+            raise ValueError(f"guardrail_margins: {negative} must be >= 0 (a margin is a size of harm)")
         return self

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from kaizen_pipeline.experiments.assets import experiment_results, experiments
+from kaizen_pipeline.experiments.replay import RUN_TRUTH_CONFIG
 from kaizen_pipeline.experiments.store import ExperimentStore
 from kaizen_pipeline.flags.store import FlagStore
 from kaizen_pipeline.ingest.assets import market_prices, polymarket_markets
@@ -30,9 +31,7 @@ from kaizen_pipeline.settings import Settings, load_settings
 START = datetime(2026, 11, 20, 0, 5)
 RUNS_PER_DAY = 8
 CONFIG = {
-    "data_collection": {"max_markets": 10, "history_days": 1, "trade_history_days": 1, "max_concurrency": 1},
-    "demo": {"transient_error_rate": 0.3, "n_markets": 10},
-    "transport": {"backoff_base_seconds": 0.25, "backoff_max_seconds": 0.5, "max_retries": 5},
+    **RUN_TRUTH_CONFIG,
     "experiments": {"max_days": 14, "min_units_per_arm": 5, "pre_period_days": 2},
     "kaizen": {
         "catalogue": [

@@ -3,6 +3,8 @@ the false-winner rate of daily looks at clustered market-days."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -103,6 +105,22 @@ def test_decisions_follow_their_order() -> None:
     assert decide(loses, [], srm_p=0.5, **common).decision == "stop_primary_loses"
     assert decide(wins, [_look("drawdown", "neutral")], srm_p=0.5, **common).decision == "ship"
     assert decide(neutral, [], srm_p=0.5, **common) is None
+    # a win ships only once every guardrail with a margin is shown within it (non-inferiority)
+    near = MetricLook(
+        "pnl_per_market_day", "guardrail", "higher", 20, 20, 0.0, -0.001, -0.001, -0.004, 0.002, 0.5
+    )
+    wide = replace(near, lower=-0.03)
+    margins = {"pnl_per_market_day": 0.005}
+    assert decide(wins, [near], srm_p=0.5, margins=margins, **common).decision == "ship"
+    assert decide(wins, [wide], srm_p=0.5, margins=margins, **common) is None
+    ended = decide(wins, [wide], srm_p=0.5, srm_threshold=0.001, days=28.0, max_days=28, margins=margins)
+    assert ended.decision == "inconclusive" and "not shown within -0.005" in ended.reason
+    assert decide(wins, [wide], srm_p=0.5, **common).decision == "ship"  # no margin: only harm blocks
+    # a win waits for the minimum duration; harm does not
+    assert decide(wins, [], srm_p=0.5, min_days_to_ship=7, **common) is None
+    assert decide(wins, harm, srm_p=0.5, min_days_to_ship=7, **common).decision == "stop_guardrail"
+    assert decide(wins, [], srm_p=0.5, srm_threshold=0.001, days=7.0, max_days=28,
+                  min_days_to_ship=7).decision == "ship"  # fmt: skip
     assert (
         decide(neutral, [], srm_p=0.5, srm_threshold=0.001, days=28.0, max_days=28).decision == "inconclusive"
     )

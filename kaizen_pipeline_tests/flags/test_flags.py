@@ -3,18 +3,26 @@ first exposures, and per-unit settings through the settings resource (with an ER
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import replace
 from datetime import datetime
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
 
-from kaizen_pipeline.flags.model import FeatureFlag, evaluate
+from kaizen_pipeline.flags.model import Evaluation, FeatureFlag, evaluate
 from kaizen_pipeline.flags.parameters import FLAGGABLE, FlagValueError
-from kaizen_pipeline.flags.provider import WarehouseFlagProvider
+from kaizen_pipeline.flags.provider import (
+    UnitResolution,
+    WarehouseFlagProvider,
+    row_variants,
+    scheduled_values,
+    variant_segments,
+)
 from kaizen_pipeline.flags.store import FlagNotFound, FlagStore
 from kaizen_pipeline.resources import SettingsResource
 from kaizen_pipeline.settings import Settings
@@ -196,3 +204,39 @@ def test_created_time_is_kept_across_changes(warehouse: Warehouse, settings: Set
     store.save(rvr_flag(allocation=0.5), settings, actor="a", reason="y", now=datetime(2026, 1, 2))
     flag = store.get("rvr_test")
     assert flag.created_at == datetime(2026, 1, 1) and flag.updated_at == datetime(2026, 1, 2)
+
+
+def test_each_flag_applies_from_the_first_exposure_of_the_variant_a_unit_gets_now() -> None:
+    """A market in flag a's treatment since day 2 and in flag b's control until b shipped on day 9 ran on
+    a's value alone from day 2 and on both from day 9: shipping b never rewrites the market's past."""
+    config = Settings()
+
+    def day(d: int) -> datetime:
+        return datetime(2026, 11, d)
+
+    now = UnitResolution(
+        "market",
+        "m1",
+        config,
+        (
+            Evaluation("a", "signals.hype_threshold", 0.0, "treatment", "SPLIT"),
+            Evaluation("b", "signals.rvr_threshold", 3.0, "treatment", "STATIC"),
+        ),
+    )
+    exposed = {("a", "treatment"): day(2), ("b", "control"): day(2), ("b", "treatment"): day(9)}
+    first, second = variant_segments(now, exposed, config)
+    assert (first.start, first.variants) == (day(2), {"a": "treatment"})
+    assert first.settings.signals.hype_threshold == 0.0
+    assert first.settings.signals.rvr_threshold == config.signals.rvr_threshold
+    assert (second.start, second.variants) == (day(9), {"a": "treatment", "b": "treatment"})
+    assert (second.settings.signals.hype_threshold, second.settings.signals.rvr_threshold) == (0.0, 3.0)
+
+    units = pd.Series(["m1", "m1", "m1", "m1", "m2"])
+    times = pd.Series([day(1), day(2), day(8), day(10), day(10)])
+    assert scheduled_values(units, times, {"m1": [(day(2), "A"), (day(9), "AB")]}, "config").tolist() == [
+        "config", "A", "A", "AB", "config",
+    ]  # fmt: skip
+    variants = row_variants(units, times, {"m1": [first, second]})
+    assert variants.iloc[0] is None and variants.iloc[4] is None
+    assert json.loads(variants.iloc[2]) == {"a": "treatment"}
+    assert json.loads(variants.iloc[3]) == {"a": "treatment", "b": "treatment"}
