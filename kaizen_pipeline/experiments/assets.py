@@ -34,7 +34,12 @@ def experiments(
         "SELECT * FROM recommendations WHERE as_of = (SELECT MAX(as_of) FROM recommendations)"
     )
     report = draft_experiments(wh, current, recs, data, now=now)
-    started = auto_start(wh, current, now=now)
+    auto = auto_start(wh, current, now=now)
+    started = auto.started
+    if auto.frozen is not None:
+        context.log.warning(
+            f"the loop is frozen since {auto.frozen.since:%Y-%m-%d %H:%M} by {auto.frozen.actor}: no experiment starts"
+        )
     frame = ExperimentStore(wh).frame()
     counts = frame["status"].value_counts().to_dict() if not frame.empty else {}
     underpowered = (
@@ -57,6 +62,14 @@ def experiments(
                     else underpowered
                 )
             ),
+            "held_for_a_person": dg.MetadataValue.md(
+                "\n".join(f"- {k}: {why}" for k, why in sorted(auto.held.items())) or "_none_"
+            ),
+            "frozen": dg.MetadataValue.text(
+                f"since {auto.frozen.since:%Y-%m-%d %H:%M} by {auto.frozen.actor}: {auto.frozen.reason}"
+                if auto.frozen
+                else "no"
+            ),
             "not_testable": dg.MetadataValue.md(
                 "\n".join(f"- {k}: {why}" for k, why in sorted(report.skipped.items())) or "_none_"
             ),
@@ -78,6 +91,11 @@ def experiment_results(
     store = ExperimentStore(wh)
     looks = store.looks()
     decided = [r for r in results if r.decision is not None]
+    deferred = [r for r in results if r.deferred is not None]
+    for r in deferred:
+        context.log.warning(
+            f"experiment {r.experiment_id}: {r.deferred.decision} deferred (the loop is frozen)"
+        )
     for r in decided:
         context.log.info(f"experiment {r.experiment_id}: {r.decision.decision} ({r.decision.reason})")
     latest = looks[looks["look_at"] == looks["look_at"].max()] if not looks.empty else looks
@@ -92,6 +110,7 @@ def experiment_results(
         metadata={
             "looked_at": dg.MetadataValue.int(len(results)),
             "decided": dg.MetadataValue.int(len(decided)),
+            "deferred_by_freeze": dg.MetadataValue.int(len(deferred)),
             "decisions": dg.MetadataValue.md(
                 "\n".join(
                     f"- {r.experiment_id}: **{r.decision.decision}**: {r.decision.reason}" for r in decided

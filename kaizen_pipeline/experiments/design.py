@@ -219,6 +219,8 @@ def draft_row(
         "treatment_value": json.dumps(cand.treatment_value),
         "hypothesis": hypothesis,
         "primary_metric": cand.primary_metric,
+        "target_metric": cand.target_metric,
+        "predicted_effect": cand.corrected_effect,
         "direction": metric.direction,
         "guardrails": json.dumps(guardrails),
         "mde": mde,

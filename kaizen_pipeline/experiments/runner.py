@@ -5,11 +5,16 @@ Every state change goes through :meth:`ExperimentStore.transition` (compare-and-
 callers never both start, ship or stop the same experiment. A shipped winner sets its flag to the
 treatment for 100% of units (until the rollout mechanism takes over); every other end kills the
 flag, so all units return to the config value.
+
+The loop acts alone only within ``experiments.autonomy`` and never while frozen
+(:mod:`kaizen_pipeline.loop.control`); each start, ship and stop, by the loop or a person, is a
+``decision_log`` row.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,10 +49,11 @@ from kaizen_pipeline.experiments.metrics import UNIT_METRICS, market_day_values,
 from kaizen_pipeline.experiments.store import ExperimentStore
 from kaizen_pipeline.flags.model import FeatureFlag
 from kaizen_pipeline.flags.store import FlagStore
+from kaizen_pipeline.loop.control import LOOP_ACTOR, DecisionLog, Freeze, LoggedDecision, LoopControl
 from kaizen_pipeline.ops.alert_store import enqueue_notice
 from kaizen_pipeline.warehouse import Warehouse
 
-ACTOR = "experiments"
+ACTOR = LOOP_ACTOR  # what the loop does by itself; people act under their own name
 
 
 @dataclass
@@ -170,29 +176,78 @@ def start(
             exp_id, expected=["running"], to="draft", started_at=None, flag_key=None, updated_at=now
         )
         raise
+    DecisionLog(wh).record(
+        _logged(started, "start_experiment", actor,
+                f"{row['decision_reason'] or 'started'}; {share:.0%} of {row['unit_kind']}s get the treatment"
+                + (" (underpowered, started with --force)" if row["underpowered"] else "")),
+        now,
+    )  # fmt: skip
     return started
 
 
-def auto_start(wh: Warehouse, settings: Any, *, now: datetime) -> list[str]:
-    """Start powered drafts while fewer than experiments.max_running run, one per parameter."""
+def _logged(row: dict[str, Any], action: str, actor: str, evidence: str) -> LoggedDecision:
+    return LoggedDecision(
+        action=action,
+        subject_kind="experiment",
+        subject_id=row["experiment_id"],
+        actor=actor,
+        evidence=evidence,
+        parameter=row["parameter"],
+        before=json.loads(row["control_value"]),
+        after=json.loads(row["treatment_value"]),
+    )
+
+
+def outside_autonomy(row: Mapping[str, Any], settings: Any) -> str | None:
+    """Why the loop may not start this experiment by itself (experiments.autonomy), or None."""
+    bounds = settings.experiments.autonomy.get(row["parameter"])
+    if bounds is None:
+        return f"{row['parameter']} is not in experiments.autonomy: a person starts it"
+    control, treatment = json.loads(row["control_value"]), json.loads(row["treatment_value"])
+    if not isinstance(treatment, int | float) or not isinstance(control, int | float):
+        return f"{row['parameter']}: only numeric values move by themselves"
+    if not bounds.min <= treatment <= bounds.max:
+        return f"{row['parameter']} = {treatment:g} is outside [{bounds.min:g}, {bounds.max:g}]"
+    if abs(treatment - control) > bounds.max_step:
+        return f"{row['parameter']}: {control:g} -> {treatment:g} is a step above {bounds.max_step:g}"
+    return None
+
+
+@dataclass(frozen=True)
+class AutoStart:
+    """What auto_start did: started ids, drafts held for a person (id -> why), the freeze if one holds."""
+
+    started: list[str]
+    held: dict[str, str]
+    frozen: Freeze | None = None
+
+
+def auto_start(wh: Warehouse, settings: Any, *, now: datetime) -> AutoStart:
+    """Start powered drafts within experiments.autonomy while fewer than experiments.max_running run,
+    one per parameter; nothing while the loop is frozen."""
     exp = settings.experiments
-    if not exp.auto_start:
-        return []
+    frozen = LoopControl(wh).current()
+    if not exp.auto_start or frozen is not None:
+        return AutoStart([], {}, frozen)
     store = ExperimentStore(wh)
     running = store.frame("running")
     busy = set(running["parameter"]) | {f.parameter for f in FlagStore(wh).active()}
     slots = exp.max_running - len(running)
-    started = []
+    started, held = [], {}
     for row in store.frame("draft").to_dict("records"):
-        if slots <= 0:
-            break
         if row["underpowered"] or row["parameter"] in busy:
+            continue
+        why = outside_autonomy(row, settings)
+        if why is not None:
+            held[row["experiment_id"]] = why
+            continue
+        if slots <= 0:
             continue
         start(wh, settings, row["experiment_id"], actor=ACTOR, now=now)
         busy.add(row["parameter"])
         slots -= 1
         started.append(row["experiment_id"])
-    return started
+    return AutoStart(started, held)
 
 
 def stop(
@@ -204,6 +259,7 @@ def stop(
         decision_reason=reason, ended_at=now, updated_at=now,
     )  # fmt: skip
     _kill_flag(wh, settings, row, actor=actor, reason=reason, now=now)
+    DecisionLog(wh).record(_logged(row, "stop", actor, reason), now)
     return row
 
 
@@ -232,6 +288,7 @@ class LookResult:
     assigned: dict[str, int]
     days: float
     decision: Decision | None
+    deferred: Decision | None = None  # the decision a freeze held back
 
 
 def _arm_values(
@@ -333,16 +390,26 @@ def look_rows(result: LookResult, now: datetime) -> list[dict[str, Any]]:
 
 
 def look_and_decide(wh: Warehouse, settings: Any, data: UnitData, *, now: datetime) -> list[LookResult]:
-    """Look at every running experiment, record the looks, and apply any decision (with a notice email)."""
+    """Look at every running experiment, record the looks, and apply any decision (with a notice email).
+
+    While the loop is frozen the looks are recorded but no decision is applied (it is taken again at
+    the first look after kaizen unfreeze).
+    """
     store = ExperimentStore(wh)
+    frozen = LoopControl(wh).current()
     results = []
     for row in store.frame("running").to_dict("records"):
         result = analyse(wh, settings, row, data, now=now)
+        if frozen is not None and result.decision is not None:
+            result = replace(result, decision=None, deferred=result.decision)
         store.record_looks(look_rows(result, now))
         if result.decision is not None:
             apply_decision(wh, settings, row["experiment_id"], result.decision, now=now)
         results.append(result)
     return results
+
+
+ACTIONS = {"shipped": "ship", "stopped": "stop", "inconclusive": "inconclusive", "invalid": "invalid"}
 
 
 def apply_decision(
@@ -353,6 +420,7 @@ def apply_decision(
         exp_id, expected=["running"], to=decision.status, decision=decision.decision,
         decision_reason=decision.reason, ended_at=now, updated_at=now,
     )  # fmt: skip
+    DecisionLog(wh).record(_logged(row, ACTIONS[decision.status], ACTOR, decision.reason), now)
     if decision.status == "shipped":
         _ship_flag(wh, settings, row, reason=f"experiment {exp_id} shipped: {decision.reason}", now=now)
     else:

@@ -190,17 +190,23 @@ def accuracy_summary(impacts: pd.DataFrame) -> AccuracySummary:
     )
 
 
-def bias_factor(impacts: pd.DataFrame, metric: str | None, min_validated: int) -> tuple[float, int, str]:
+def bias_factor(
+    impacts: pd.DataFrame, metric: str | None, min_validated: int, parameter: str | None = None
+) -> tuple[float, int, str]:
     """Multiplier for a new prediction: 1 - mean relative bias of past ones, clipped to [0, 2].
 
-    Uses the metric's own validated improvements when there are ``min_validated`` of them,
-    else all validated improvements, else 1 (nothing learned yet). Returns (factor, n, basis).
+    Uses the validated impacts of the same parameter and metric (experiments) when there are
+    ``min_validated`` of them, else the metric's own, else all, else 1 (nothing learned yet).
+    Returns (factor, n, basis).
     """
     if impacts is None or impacts.empty:
         return 1.0, 0, "none"
     done = impacts[(impacts["verdict"] != "pending") & impacts["relative_bias"].notna()]
     own = done[done["target_metric"] == metric] if metric is not None else done.iloc[0:0]
-    for pool, basis in ((own, "metric"), (done, "all")):
+    same = (
+        own[own["parameter"] == parameter] if parameter is not None and "parameter" in own else own.iloc[0:0]
+    )
+    for pool, basis in ((same, "parameter"), (own, "metric"), (done, "all")):
         if len(pool) >= min_validated:
             bias = float(pd.to_numeric(pool["relative_bias"]).mean())
             return float(np.clip(1.0 - bias, 0.0, 2.0)), len(pool), basis

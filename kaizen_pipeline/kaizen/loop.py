@@ -16,6 +16,16 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kaizen_pipeline.backtest.book import BookConfig
+from kaizen_pipeline.clock import pipeline_now
+from kaizen_pipeline.experiments.learning import (
+    combined_impacts,
+    cooldowns,
+    cooled,
+    experiment_impacts,
+    refinements,
+)
+from kaizen_pipeline.experiments.store import ExperimentStore
+from kaizen_pipeline.flags.parameters import FLAGGABLE, FlagValueError, config_value, validated_value
 from kaizen_pipeline.kaizen import collect, store
 from kaizen_pipeline.kaizen.bottleneck import Constraint, choose_constraint, outcome_ranking, pipeline_ranking
 from kaizen_pipeline.kaizen.feedback import rating_trend, weekly_summary
@@ -40,7 +50,7 @@ from kaizen_pipeline.kaizen.planning import Plan, recommend, resource_plan
 from kaizen_pipeline.kaizen.registry import deviation_line, registry
 from kaizen_pipeline.kaizen.reports import ReportInputs, render_report
 from kaizen_pipeline.kaizen.trends import metric_trend_row
-from kaizen_pipeline.settings import Settings
+from kaizen_pipeline.settings import KaizenImprovementCandidate, Settings
 from kaizen_pipeline.warehouse import Warehouse, utcnow
 
 RUN_COLUMNS = ["run_id", "job_name", "status", "start", "end"]
@@ -542,7 +552,8 @@ def read_impacts(wh: Warehouse) -> pd.DataFrame:
 
 
 def compute_velocity(wh: Warehouse) -> VelocityResult:
-    impacts = read_impacts(wh)
+    store_ = ExperimentStore(wh)
+    impacts = combined_impacts(read_impacts(wh), experiment_impacts(store_.frame(), store_.looks()))
     weekly = learning_velocity(impacts)
     now = utcnow()
     rows = [dict(r) | {"computed_at": now} for r in weekly.to_dict("records")]
@@ -570,10 +581,11 @@ def compute_recommendations(wh: Warehouse, settings: Settings) -> Recommendation
         if not improvements.empty
         else []
     )
+    learned = learned_from_experiments(wh, settings)
     recs = recommend(
-        ks.catalogue,
+        learned.catalogue,
         registry(ks),
-        read_impacts(wh),
+        learned.impacts,
         constraint_metric=constraint_metric,
         hourly_rate=ks.hourly_rate_usd,
         min_validated=ks.bias_min_validated,
@@ -590,7 +602,68 @@ def compute_recommendations(wh: Warehouse, settings: Settings) -> Recommendation
     ]
     if in_flight:
         notes.append(f"already logged, not recommended again: {', '.join(in_flight)}")
-    return RecommendationsResult(rows=written.rows_written, frame=recs, notes=notes)
+    return RecommendationsResult(rows=written.rows_written, frame=recs, notes=notes + learned.notes)
+
+
+@dataclass(frozen=True)
+class Learned:
+    """What ended experiments change in the recommender: impacts, the catalogue to rank, and why."""
+
+    impacts: pd.DataFrame
+    catalogue: list[KaizenImprovementCandidate]
+    notes: list[str]
+
+
+def learned_from_experiments(wh: Warehouse, settings: Settings) -> Learned:
+    """Measured effects join the impacts; shipped changes propose their next step; harm cools a direction."""
+    exp = settings.experiments
+    store_ = ExperimentStore(wh)
+    experiments, looks = store_.frame(), store_.looks()
+    measured = experiment_impacts(experiments, looks)
+    impacts = combined_impacts(read_impacts(wh), measured)
+    catalogue = list(settings.kaizen.catalogue)
+    notes = []
+    if not measured.empty:
+        notes.append(f"{len(measured)} measured experiment effect(s) correct the predictions")
+    if exp.refine_winners and not experiments.empty:
+        params = experiments["parameter"].dropna().unique()
+        config = {p: config_value(settings, p) for p in params if p in FLAGGABLE}
+        refined, waiting = refinements(experiments, measured, config_values=config, bounds=exp.autonomy)
+        costs = {c.key: c for c in catalogue}
+        for r in refined:
+            origin = costs.get(str(experiments.set_index("experiment_id").loc[r.after, "catalogue_key"]))
+            catalogue.append(
+                KaizenImprovementCandidate(
+                    key=r.key,
+                    title=r.title,
+                    target_metric=r.target_metric,
+                    predicted_effect=r.predicted_effect,
+                    cost_hours=origin.cost_hours if origin else 0.0,
+                    cost_money=origin.cost_money if origin else 0.0,
+                    parameter=r.parameter,
+                    proposed_value=r.proposed_value,
+                )  # fmt: skip
+            )
+            notes.append(f"{r.key}: proposed after {r.after} shipped")
+        notes += [f"{k}: {why}" for k, why in waiting.items()]
+    blocks = cooldowns(experiments, days=exp.cooldown_days, now=pipeline_now(settings))
+    kept = []
+    for entry in catalogue:
+        block = None
+        if blocks and entry.parameter in FLAGGABLE and entry.proposed_value is not None:
+            try:
+                proposed = validated_value(settings, entry.parameter, entry.proposed_value)
+            except FlagValueError:
+                proposed = None
+            block = cooled(entry.parameter, config_value(settings, entry.parameter), proposed, blocks)
+        if block is None:
+            kept.append(entry)
+        else:
+            notes.append(
+                f"{entry.key}: cooling down until {block.until:%Y-%m-%d} ({block.experiment_id} moved "
+                f"{entry.parameter} this way and was stopped)"
+            )
+    return Learned(impacts, kept, notes)
 
 
 def compute_resource_plan(wh: Warehouse, settings: Settings) -> ResourcePlanResult:

@@ -1,7 +1,8 @@
 """Recommendations and the resource plan (pure).
 
 Recommendations rank catalogue entries: each entry's predicted effect is multiplied by the
-bias factor learned from past predictions (see improvements.bias_factor), valued with the
+bias factor learned from past predictions (see improvements.bias_factor: experiments on the same
+parameter first, then the metric's experiments and before/after impacts), valued with the
 metric's ``value_per_unit`` and set against its cost. Entries aimed at the current
 constraint's metric come first.
 
@@ -47,7 +48,7 @@ def recommend(
         if entry.key in skip:
             continue
         spec = specs[entry.target_metric]
-        factor, _, basis = bias_factor(impacts, entry.target_metric, min_validated)
+        factor, _, basis = bias_factor(impacts, entry.target_metric, min_validated, entry.parameter)
         corrected = entry.predicted_effect * factor
         value = effect_value(corrected, spec)
         cost = improvement_cost(entry.cost_hours, entry.cost_money, hourly_rate)

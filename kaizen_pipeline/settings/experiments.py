@@ -14,6 +14,35 @@ GUARDRAIL_METRICS = ("pnl_per_market_day", "drawdown", "run_success_rate", "api_
 GUARDRAIL_MARGINS = {"pnl_per_market_day": 0.005, "drawdown": 0.05}
 
 
+class ParameterBounds(_Section):
+    """How far the loop may move one parameter by itself."""
+
+    min: float = Field(description="Smallest value the loop may test or ship.")
+    max: float = Field(description="Largest value the loop may test or ship.")
+    max_step: float = Field(gt=0, description="Largest change from the config value in one experiment.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ParameterBounds:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        return self
+
+
+# What the loop may change alone. Not listed, never by itself (a person starts those experiments):
+# signals.max_position_pct sizes positions like a risk limit, and the risk limits are not flaggable.
+AUTONOMY_BOUNDS: dict[str, dict[str, float]] = {
+    "signals.rvr_threshold": {"min": 1.0, "max": 10.0, "max_step": 1.5},
+    "signals.roc_threshold": {"min": 0.01, "max": 1.0, "max_step": 0.1},
+    "signals.hype_threshold": {"min": 0.0, "max": 100.0, "max_step": 30.0},
+    "research.signal_hold_buckets": {"min": 1, "max": 96, "max_step": 16},
+    "transport.timeout_seconds": {"min": 1, "max": 120, "max_step": 20},
+    "transport.max_retries": {"min": 0, "max": 10, "max_step": 5},
+    "transport.backoff_base_seconds": {"min": 0, "max": 10, "max_step": 2},
+    "transport.backoff_max_seconds": {"min": 0, "max": 300, "max_step": 60},
+    "transport.request_deadline_seconds": {"min": 1, "max": 900, "max_step": 120},
+}
+
+
 class ExperimentSettings(_Section):
     """Controlled experiments: sample size, looks, decisions and what runs without a person."""
 
@@ -56,6 +85,20 @@ class ExperimentSettings(_Section):
     look_interval_hours: float = Field(
         24, gt=0, le=24 * 7, description="Hours between looks the experiment_sensor requests."
     )
+    autonomy: dict[str, ParameterBounds] = Field(
+        default_factory=lambda: {k: ParameterBounds(**v) for k, v in AUTONOMY_BOUNDS.items()},
+        description="Parameters the loop may start experiments on by itself, with their allowed range and "
+        "largest step; any other parameter waits for a person (kaizen experiments start).",
+    )
+    refine_winners: bool = Field(
+        True, description="A shipped change proposes its next step in the same direction (recommendations)."
+    )
+    cooldown_days: int = Field(
+        28,
+        ge=0,
+        le=365,
+        description="Days a change stopped for harm blocks proposals moving its parameter that way.",
+    )
     min_units_per_arm: int = Field(
         5, ge=2, le=10_000, description="Units with data per arm before a look can decide."
     )
@@ -79,6 +122,9 @@ class ExperimentSettings(_Section):
             raise ValueError(
                 f"guardrail_margins: unknown metric(s) {unknown}; known: {list(GUARDRAIL_METRICS)}"
             )
+        risky = sorted(k for k in self.autonomy if k.startswith("risk."))
+        if risky:
+            raise ValueError(f"autonomy: {risky}: the risk limits are never changed automatically")
         negative = sorted(k for k, v in self.guardrail_margins.items() if not v >= 0)
         if negative:
             raise ValueError(f"guardrail_margins: {negative} must be >= 0 (a margin is a size of harm)")

@@ -69,6 +69,13 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
     @model_validator(mode="after")
+    def _autonomy_parameters_are_config_keys(self) -> Settings:
+        unknown = sorted(set(self.experiments.autonomy) - scalar_config_keys())
+        if unknown:
+            raise ValueError(f"experiments.autonomy: {unknown} are not config keys of a single value")
+        return self
+
+    @model_validator(mode="after")
     def _catalogue_parameters_are_config_keys(self) -> Settings:
         known = scalar_config_keys()
         for candidate in self.kaizen.catalogue:

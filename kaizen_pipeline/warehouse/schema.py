@@ -1039,6 +1039,8 @@ experiments = sa.Table(
     sa.Column("treatment_value", sa.Text, nullable=False, comment="JSON: the proposed value"),
     sa.Column("hypothesis", sa.Text, nullable=False, comment="what should happen, in words"),
     sa.Column("primary_metric", sa.String(64), nullable=False, comment="kaizen metric that decides"),
+    sa.Column("target_metric", sa.String(64), comment="the recommendation's kaizen metric"),
+    sa.Column("predicted_effect", sa.Float, comment="the recommendation's corrected effect on target_metric"),
     sa.Column("direction", sa.String(8), nullable=False, comment="higher or lower is better (primary)"),
     sa.Column("guardrails", sa.Text, nullable=False, comment="JSON list of guardrail metrics"),
     sa.Column(
@@ -1094,4 +1096,38 @@ experiment_looks = sa.Table(
     sa.Column("srm_p", sa.Float, comment="sample-ratio mismatch chi-square p-value of the exposures"),
     sa.Column("outcome", sa.String(16), nullable=False, comment="wins, loses, harms, neutral or no_data"),
     sa.Column("decision", sa.String(32), comment="the experiment's decision at this look, if any"),
+)
+
+decision_log = sa.Table(
+    "decision_log",
+    metadata,
+    sa.Column("decision_id", sa.Integer, primary_key=True, autoincrement=True, comment="sequence number"),
+    sa.Column("decided_at", sa.DateTime, nullable=False, comment="when (UTC, pipeline clock)"),
+    sa.Column("actor", sa.String(64), nullable=False, comment="kaizen-loop, or the person who acted"),
+    sa.Column(
+        "action",
+        sa.String(24),
+        nullable=False,
+        comment="start_experiment, ship, stop, inconclusive, invalid, freeze, unfreeze or undo",
+    ),
+    sa.Column("subject_kind", sa.String(16), nullable=False, comment="experiment or loop"),
+    sa.Column("subject_id", sa.String(96), nullable=False, comment="experiment id, or 'loop'"),
+    sa.Column("parameter", sa.String(128), comment="config key the decision changes, if any"),
+    sa.Column("before", sa.Text, comment="JSON: the value before (the config value for experiments)"),
+    sa.Column("after", sa.Text, comment="JSON: the value after"),
+    sa.Column("evidence", sa.Text, nullable=False, comment="why, in words and figures"),
+    sa.Column("undo_of", sa.Integer, comment="the decision this entry undoes"),
+    sa.Column("undone_at", sa.DateTime, comment="when this decision was undone (UTC)"),
+    sa.Column("undone_by", sa.String(64), comment="who undid it"),
+)
+sa.Index("ix_decision_log_subject", decision_log.c.subject_id, decision_log.c.decided_at)
+
+loop_state = sa.Table(
+    "loop_state",
+    metadata,
+    sa.Column("key", sa.String(32), primary_key=True, comment="'freeze'"),
+    sa.Column("active", sa.Boolean, nullable=False, comment="the freeze holds: no automatic change"),
+    sa.Column("since", sa.DateTime, comment="when it was set or lifted (UTC)"),
+    sa.Column("actor", sa.String(64), comment="who set or lifted it"),
+    sa.Column("reason", sa.Text, comment="why"),
 )

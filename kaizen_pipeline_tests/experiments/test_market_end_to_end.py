@@ -23,13 +23,23 @@ from kaizen_pipeline.experiments.replay import INGEST, MARKET_TRUTH_CONFIG, SIGN
 from kaizen_pipeline.experiments.store import ExperimentStore
 from kaizen_pipeline.flags.store import FlagStore
 from kaizen_pipeline.kaizen.assets import kaizen_metrics, recommendations
+from kaizen_pipeline.loop.control import DecisionLog
 from kaizen_pipeline.resources import warehouse_for
 from kaizen_pipeline.settings import load_settings
 
 START = datetime(2026, 11, 20, 0, 5)
 CONFIG = {
     **MARKET_TRUTH_CONFIG,
-    "experiments": {"max_days": 14, "min_units_per_arm": 10, "pre_period_days": 5},
+    "experiments": {
+        "max_days": 14,
+        "min_units_per_arm": 10,
+        "pre_period_days": 5,
+        # dropping the hype filter is a step of 70, beyond the default autonomy: this user lets the loop try it
+        "autonomy": {
+            "signals.rvr_threshold": {"min": 1.0, "max": 10.0, "max_step": 1.5},
+            "signals.hype_threshold": {"min": 0.0, "max": 100.0, "max_step": 70.0},
+        },
+    },
     "kaizen": {
         "catalogue": [
             {
@@ -105,6 +115,11 @@ def test_replayed_days_ship_the_planted_winner_and_never_the_planted_harm(
     assert set(assignments["variant"]) == {"control", "treatment"}
     signals = wh.read_frame("SELECT market_id, variants FROM trading_signals WHERE variants IS NOT NULL")
     assert signals["variants"].map(lambda v: ids["volume_confirms"] in json.loads(v)).any()
+    logged = DecisionLog(wh).frame()
+    by_loop = sorted(logged.loc[logged["actor"] == "kaizen-loop", "action"])
+    assert by_loop == sorted(
+        ["start_experiment", "start_experiment", "ship", harm["decision"].replace("stop_guardrail", "stop")]
+    )
     recorded = store.looks()
     assert recorded["look_at"].nunique() == looks and {"primary", "guardrail"} <= set(recorded["role"])
     notices = wh.read_frame("SELECT subject FROM alert_outbox WHERE kind = 'notice'")["subject"].tolist()

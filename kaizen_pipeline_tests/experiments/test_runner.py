@@ -84,7 +84,7 @@ def test_an_underpowered_draft_is_not_started(warehouse: Warehouse, settings: Se
     row = ExperimentStore(warehouse).frame().iloc[0]
     assert bool(row["underpowered"]) and row["decision"] == "underpowered"
     assert "even after 28 days" in row["decision_reason"]
-    assert runner.auto_start(warehouse, settings, now=NOW) == []
+    assert runner.auto_start(warehouse, settings, now=NOW).started == []
     with pytest.raises(ValueError, match="underpowered"):
         runner.start(warehouse, settings, row["experiment_id"], actor="ana", now=NOW)
 
