@@ -7,11 +7,38 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import yaml
 
-from kaizen_pipeline.settings import ConfigError, effective_config, load_settings, render_reference
+from kaizen_pipeline.settings import (
+    ConfigError,
+    effective_config,
+    get_settings,
+    load_settings,
+    render_reference,
+)
+from kaizen_pipeline.warehouse import Warehouse
+
+
+@contextmanager
+def command_warehouse() -> Iterator[Warehouse]:
+    """The configured warehouse for one command, disposed afterwards (its errors reach ``main``)."""
+    wh = Warehouse(get_settings().database.sqlalchemy_url())
+    try:
+        yield wh
+    finally:
+        wh.dispose()
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """What a command reports as one line on stderr with exit code 1: bad input, unknown ids, refused changes."""
+    from kaizen_pipeline.experiments.store import ExperimentNotFound
+    from kaizen_pipeline.flags.store import FlagNotFound
+    from kaizen_pipeline.loop.control import DecisionNotFound
+
+    return (ValueError, FlagNotFound, ExperimentNotFound, DecisionNotFound)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except user_errors() as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

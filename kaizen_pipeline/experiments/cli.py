@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import sys
 
+from kaizen_pipeline.cli import command_warehouse
 from kaizen_pipeline.clock import pipeline_now
 from kaizen_pipeline.experiments import runner
-from kaizen_pipeline.experiments.store import STATUSES, ExperimentNotFound, ExperimentStore, TransitionRefused
-from kaizen_pipeline.flags.parameters import FlagValueError
+from kaizen_pipeline.experiments.store import STATUSES, ExperimentStore
 from kaizen_pipeline.settings import get_settings
-from kaizen_pipeline.warehouse import Warehouse
 
 LIST_COLUMNS = ["experiment_id", "status", "parameter", "control_value", "treatment_value", "primary_metric",
                 "expected_days", "underpowered", "decision"]  # fmt: skip
@@ -25,16 +23,9 @@ LOOK_COLUMNS = ["metric", "role", "units_control", "units_treatment", "estimate"
                 "p_holm", "cuped_reduction", "srm_p", "outcome"]  # fmt: skip
 
 
-def _warehouse() -> Warehouse:
-    return Warehouse(get_settings().database.sqlalchemy_url())
-
-
 def _list(args: argparse.Namespace) -> int:
-    wh = _warehouse()
-    try:
+    with command_warehouse() as wh:
         frame = ExperimentStore(wh).frame(args.status)
-    finally:
-        wh.dispose()
     if frame.empty:
         print(
             "no experiments"
@@ -47,16 +38,10 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    wh = _warehouse()
-    try:
+    with command_warehouse() as wh:
         store = ExperimentStore(wh)
         row = store.get(args.id)
         looks = store.looks(args.id)
-    except ExperimentNotFound as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        wh.dispose()
     print(f"experiment {row['experiment_id']}: {row['status']}")
     print(f"  {row['hypothesis']}")
     print(
@@ -80,32 +65,20 @@ def _show(args: argparse.Namespace) -> int:
 
 def _start(args: argparse.Namespace) -> int:
     settings = get_settings()
-    wh = _warehouse()
-    try:
+    with command_warehouse() as wh:
         row = runner.start(
             wh, settings, args.id, actor=args.actor, now=pipeline_now(settings), force=args.force
         )
-    except (ExperimentNotFound, TransitionRefused, FlagValueError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        wh.dispose()
     print(f"experiment {row['experiment_id']} running: flag {row['flag_key']} assigns {row['unit_kind']}s")
     return 0
 
 
 def _stop(args: argparse.Namespace) -> int:
     settings = get_settings()
-    wh = _warehouse()
-    try:
+    with command_warehouse() as wh:
         row = runner.stop(
             wh, settings, args.id, actor=args.actor, reason=args.reason, now=pipeline_now(settings)
         )
-    except (ExperimentNotFound, TransitionRefused) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        wh.dispose()
     print(f"experiment {row['experiment_id']} stopped; every unit is back on the config value")
     return 0
 

@@ -6,6 +6,7 @@ import dagster as dg
 
 from kaizen_pipeline.clock import pipeline_now
 from kaizen_pipeline.experiments.runner import due_for_look
+from kaizen_pipeline.ingest.schedules import sensor_status
 from kaizen_pipeline.resources import SettingsResource, WarehouseResource
 from kaizen_pipeline.settings import Settings
 
@@ -18,11 +19,7 @@ experiments_job = dg.define_asset_job(
 
 def build_experiment_sensor(settings: Settings) -> dg.SensorDefinition:
     """The sensor; its default status follows data_collection.schedules_running."""
-    status = (
-        dg.DefaultSensorStatus.RUNNING
-        if settings.data_collection.schedules_running
-        else dg.DefaultSensorStatus.STOPPED
-    )
+    status = sensor_status(settings)
 
     @dg.sensor(
         name="experiment_sensor",

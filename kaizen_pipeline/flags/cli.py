@@ -12,18 +12,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import sys
 from dataclasses import replace
 
+from kaizen_pipeline.cli import command_warehouse
 from kaizen_pipeline.flags.model import FeatureFlag
 from kaizen_pipeline.flags.parameters import FLAGGABLE, FlagValueError
 from kaizen_pipeline.flags.store import FlagNotFound, FlagStore, flags_frame
 from kaizen_pipeline.settings import get_settings
-from kaizen_pipeline.warehouse import Warehouse
-
-
-def _warehouse() -> Warehouse:
-    return Warehouse(get_settings().database.sqlalchemy_url())
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -45,13 +40,10 @@ def _percent(text: str, option: str) -> float:
 
 
 def _list(args: argparse.Namespace) -> int:
-    wh = _warehouse()
-    try:
+    with command_warehouse() as wh:
         store = FlagStore(wh)
         flags = store.list() if args.all else store.active()
         exposures = wh.read_frame("SELECT flag_key, unit_id, variant FROM flag_assignments")
-    finally:
-        wh.dispose()
     if not flags:
         print("no flags" if args.all else "no active flags (--all shows killed ones)")
         return 0
@@ -61,14 +53,11 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    wh = _warehouse()
-    try:
+    with command_warehouse() as wh:
         store = FlagStore(wh)
         flag = store.get(args.key)
         assignments = store.assignments(args.key)
         changes = store.changes(args.key)
-    finally:
-        wh.dispose()
     print(f"flag {flag.flag_key}: {flag.parameter} per {flag.unit_kind} ({FLAGGABLE[flag.parameter].why})")
     print(f"  status {flag.status}, allocation {flag.allocation:.0%}, owner {flag.owner}, salt {flag.salt}")
     for name, value in flag.variants.items():
@@ -88,8 +77,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _set(args: argparse.Namespace) -> int:
     settings = get_settings()
-    wh = _warehouse()
-    try:
+    with command_warehouse() as wh:
         store = FlagStore(wh)
         try:
             flag = store.get(args.key)
@@ -118,11 +106,6 @@ def _set(args: argparse.Namespace) -> int:
             description=args.description or flag.description,
         )
         saved = store.save(changed, settings, actor=args.actor, reason=args.reason)
-    except (FlagValueError, FlagNotFound) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        wh.dispose()
     split = ", ".join(f"{k}={v!r} {saved.weights[k]:.0%}" for k, v in saved.variants.items())
     print(
         f"flag {saved.flag_key} ({saved.parameter}, {saved.status}): {saved.allocation:.0%} of units: {split}"
@@ -132,14 +115,8 @@ def _set(args: argparse.Namespace) -> int:
 
 def _kill(args: argparse.Namespace) -> int:
     settings = get_settings()
-    wh = _warehouse()
-    try:
+    with command_warehouse() as wh:
         flag = FlagStore(wh).kill(args.key, settings, actor=args.actor, reason=args.reason)
-    except (FlagValueError, FlagNotFound) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        wh.dispose()
     print(f"flag {flag.flag_key} killed: every unit gets the config value of {flag.parameter} again")
     return 0
 

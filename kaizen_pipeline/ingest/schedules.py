@@ -31,6 +31,12 @@ def schedule_status(settings: Settings) -> dg.DefaultScheduleStatus:
     return dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
 
 
+def sensor_status(settings: Settings) -> dg.DefaultSensorStatus:
+    """Default status of every sensor that runs by default: config data_collection.schedules_running."""
+    running = settings.data_collection.schedules_running
+    return dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
+
+
 def build_ingest_schedule(settings: Settings) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
         name="ingest_schedule",

@@ -11,21 +11,15 @@ They write the same warehouse tables as the ``log_improvement`` and ``submit_fee
 from __future__ import annotations
 
 import argparse
-import sys
 
+from kaizen_pipeline.cli import command_warehouse
 from kaizen_pipeline.kaizen import store
 from kaizen_pipeline.kaizen.improvements import IMPROVEMENT_STATUSES
 from kaizen_pipeline.settings import get_settings
-from kaizen_pipeline.warehouse import Warehouse
-
-
-def _warehouse() -> Warehouse:
-    return Warehouse(get_settings().database.sqlalchemy_url())
 
 
 def _log(args: argparse.Namespace) -> int:
-    wh = _warehouse()
-    try:
+    with command_warehouse() as wh:
         row = store.log_improvement(
             wh,
             get_settings().kaizen,
@@ -40,36 +34,22 @@ def _log(args: argparse.Namespace) -> int:
             catalogue_key=args.catalogue_key,
             notes=args.notes,
         )
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        wh.dispose()
     shipped = f", shipped {row['shipped_at']:%Y-%m-%d %H:%M}" if row["shipped_at"] else ""
     print(f"logged improvement {row['improvement_id']} ({row['status']}{shipped})")
     return 0
 
 
 def _ship(args: argparse.Namespace) -> int:
-    wh = _warehouse()
-    try:
+    with command_warehouse() as wh:
         row = store.set_improvement_status(wh, args.id, args.status, shipped_at=args.at)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        wh.dispose()
     print(f"improvement {row['improvement_id']} is now {row['status']}")
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
-    wh = _warehouse()
-    try:
+    with command_warehouse() as wh:
         frame = store.read_improvements(wh)
         impacts = wh.read_frame("SELECT improvement_id, verdict, actual_effect, roi FROM improvement_impact")
-    finally:
-        wh.dispose()
     if frame.empty:
         print("no improvements logged")
         return 0
@@ -89,14 +69,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _feedback(args: argparse.Namespace) -> int:
-    wh = _warehouse()
-    try:
+    with command_warehouse() as wh:
         row = store.record_feedback(wh, rating=args.rating, text=args.text, author=args.author, source="cli")
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        wh.dispose()
     print(f"thank you: rating {row['rating']}, sentiment {row['sentiment_label']} ({row['sentiment']:+.2f})")
     return 0
 

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import sys
 
+from kaizen_pipeline.cli import command_warehouse
 from kaizen_pipeline.clock import pipeline_now
-from kaizen_pipeline.experiments.store import ExperimentNotFound
-from kaizen_pipeline.flags.parameters import FlagValueError
-from kaizen_pipeline.loop.control import DecisionLog, DecisionNotFound, LoopControl, OverrideRefused
+from kaizen_pipeline.loop.control import DecisionLog, LoopControl
 from kaizen_pipeline.loop.undo import undo
 from kaizen_pipeline.settings import get_settings
-from kaizen_pipeline.warehouse import Warehouse
 
 SHOWN = [
     "decision_id",
@@ -33,20 +30,10 @@ SHOWN = [
 ]
 
 
-def _warehouse() -> Warehouse:
-    return Warehouse(get_settings().database.sqlalchemy_url())
-
-
 def _freeze(args: argparse.Namespace) -> int:
     settings = get_settings()
-    wh = _warehouse()
-    try:
+    with command_warehouse() as wh:
         LoopControl(wh).freeze(actor=args.actor, reason=args.reason, now=pipeline_now(settings))
-    except OverrideRefused as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        wh.dispose()
     print(
         f"loop frozen by {args.actor}: no experiment starts or is decided until `kaizen unfreeze`; flags stay"
     )
@@ -55,25 +42,16 @@ def _freeze(args: argparse.Namespace) -> int:
 
 def _unfreeze(args: argparse.Namespace) -> int:
     settings = get_settings()
-    wh = _warehouse()
-    try:
+    with command_warehouse() as wh:
         LoopControl(wh).unfreeze(actor=args.actor, reason=args.reason, now=pipeline_now(settings))
-    except OverrideRefused as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        wh.dispose()
     print(f"loop unfrozen by {args.actor}: decisions held back are taken at the next look")
     return 0
 
 
 def _decisions(args: argparse.Namespace) -> int:
-    wh = _warehouse()
-    try:
+    with command_warehouse() as wh:
         frozen = LoopControl(wh).current()
         frame = DecisionLog(wh).frame(subject_id=args.subject, limit=args.limit)
-    finally:
-        wh.dispose()
     if frozen is not None:
         print(f"FROZEN since {frozen.since:%Y-%m-%d %H:%M} by {frozen.actor}: {frozen.reason}")
     if frame.empty:
@@ -89,14 +67,8 @@ def _decisions(args: argparse.Namespace) -> int:
 
 def _undo(args: argparse.Namespace) -> int:
     settings = get_settings()
-    wh = _warehouse()
-    try:
+    with command_warehouse() as wh:
         row = undo(wh, settings, args.id, actor=args.actor, reason=args.reason, now=pipeline_now(settings))
-    except (DecisionNotFound, ExperimentNotFound, OverrideRefused, FlagValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        wh.dispose()
     print(f"decision {args.id} undone (decision {row['decision_id']}): {row['evidence']}")
     return 0
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import sqlalchemy as sa
 
+from kaizen_pipeline.ingest.schedules import sensor_status
 from kaizen_pipeline.instance import AlertSensorCursor, InstanceReader
 from kaizen_pipeline.ops.alert_store import emergency_tick, run_alert_tick
 from kaizen_pipeline.ops.mailer import SmtpMailer
@@ -23,11 +24,7 @@ def build_alert_sensor(settings: Settings) -> dg.SensorDefinition:
 
     It runs by default unless data_collection.schedules_running is false.
     """
-    status = (
-        dg.DefaultSensorStatus.RUNNING
-        if settings.data_collection.schedules_running
-        else dg.DefaultSensorStatus.STOPPED
-    )
+    status = sensor_status(settings)
 
     @dg.sensor(
         name="alert_sensor",
