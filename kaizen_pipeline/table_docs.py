@@ -40,7 +40,7 @@ ASSET_TABLES: Mapping[str, tuple[str, ...]] = {
     "walk_forward": ("walk_forward",),
     # flags and experiments
     "feature_flags": ("feature_flags", "flag_changes", "flag_assignments"),
-    "experiments": ("experiments", "decision_log", "loop_state"),
+    "experiments": ("experiments", "decision_log", "loop_state", "deployments"),
     "experiment_results": ("experiment_looks",),
     # kaizen
     "kaizen_metrics": ("kaizen_metrics",),

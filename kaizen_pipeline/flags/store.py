@@ -57,60 +57,77 @@ class FlagStore:
         return flag_from_row(dict(row))
 
     def save(
-        self, flag: FeatureFlag, settings: Any, *, actor: str, reason: str, now: datetime | None = None
+        self,
+        flag: FeatureFlag,
+        settings: Any,
+        *,
+        actor: str,
+        reason: str,
+        now: datetime | None = None,
+        conn: sa.Connection | None = None,
     ) -> FeatureFlag:
-        """Create or replace ``flag`` after validating it; refuse a second active flag on a parameter."""
+        """Create or replace ``flag`` after validating it; refuse a second active flag on a parameter.
+
+        With ``conn`` the change joins the caller's transaction (a rollout step and its flag move together).
+        """
         if not reason.strip():
             raise FlagValueError("reason: say why the flag changes (it is kept in flag_changes)")
         if not actor.strip():
             raise FlagValueError("actor: say who changes the flag")
         checked = validate_flag(flag, settings)
         now = now or utcnow()
-        with self.wh.engine.begin() as conn:
-            before_row = (
-                conn.execute(sa.select(feature_flags).where(feature_flags.c.flag_key == checked.flag_key))
-                .mappings()
-                .first()
-            )
-            before = flag_from_row(dict(before_row)) if before_row else None
-            if checked.status == "active":
-                clash = conn.execute(
-                    sa.select(feature_flags.c.flag_key).where(
-                        feature_flags.c.parameter == checked.parameter,
-                        feature_flags.c.status == "active",
-                        feature_flags.c.flag_key != checked.flag_key,
-                    )
-                ).scalar()
-                if clash is not None:
-                    raise FlagValueError(
-                        f"parameter: {checked.parameter} already has the active flag {clash!r}; "
-                        "kill it first (one active flag per parameter)"
-                    )
-            stored = replace(
-                checked,
-                salt=checked.salt or (before.salt if before else checked.flag_key),
-                created_at=before.created_at if before else now,
-                updated_at=now,
-            )
-            row = flag_to_row(stored)
-            stmt = self.wh.dialect_insert(feature_flags)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["flag_key"], set_={c: stmt.excluded[c] for c in row if c != "flag_key"}
-            )
-            conn.execute(stmt, row)
-            action = "create" if before is None else _action(before, stored)
-            conn.execute(
-                flag_changes.insert(),
-                {
-                    "flag_key": stored.flag_key,
-                    "changed_at": now,
-                    "actor": actor,
-                    "action": action,
-                    "before": json.dumps(before.as_record(), sort_keys=True) if before else None,
-                    "after": json.dumps(stored.as_record(), sort_keys=True),
-                    "reason": reason,
-                },
-            )
+        if conn is not None:
+            return self._save(conn, checked, actor=actor, reason=reason, now=now)
+        with self.wh.engine.begin() as own:
+            return self._save(own, checked, actor=actor, reason=reason, now=now)
+
+    def _save(
+        self, conn: sa.Connection, checked: FeatureFlag, *, actor: str, reason: str, now: datetime
+    ) -> FeatureFlag:
+        before_row = (
+            conn.execute(sa.select(feature_flags).where(feature_flags.c.flag_key == checked.flag_key))
+            .mappings()
+            .first()
+        )
+        before = flag_from_row(dict(before_row)) if before_row else None
+        if checked.status == "active":
+            clash = conn.execute(
+                sa.select(feature_flags.c.flag_key).where(
+                    feature_flags.c.parameter == checked.parameter,
+                    feature_flags.c.status == "active",
+                    feature_flags.c.flag_key != checked.flag_key,
+                )
+            ).scalar()
+            if clash is not None:
+                raise FlagValueError(
+                    f"parameter: {checked.parameter} already has the active flag {clash!r}; "
+                    "kill it first (one active flag per parameter)"
+                )
+        stored = replace(
+            checked,
+            salt=checked.salt or (before.salt if before else checked.flag_key),
+            created_at=before.created_at if before else now,
+            updated_at=now,
+        )
+        row = flag_to_row(stored)
+        stmt = self.wh.dialect_insert(feature_flags)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["flag_key"], set_={c: stmt.excluded[c] for c in row if c != "flag_key"}
+        )
+        conn.execute(stmt, row)
+        action = "create" if before is None else _action(before, stored)
+        conn.execute(
+            flag_changes.insert(),
+            {
+                "flag_key": stored.flag_key,
+                "changed_at": now,
+                "actor": actor,
+                "action": action,
+                "before": json.dumps(before.as_record(), sort_keys=True) if before else None,
+                "after": json.dumps(stored.as_record(), sort_keys=True),
+                "reason": reason,
+            },
+        )
         return stored
 
     def kill(

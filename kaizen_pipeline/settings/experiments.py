@@ -129,3 +129,38 @@ class ExperimentSettings(_Section):
         if negative:
             raise ValueError(f"guardrail_margins: {negative} must be >= 0 (a margin is a size of harm)")
         return self
+
+
+class RolloutSettings(_Section):
+    """Guarded rollouts: the ramp of a change to every unit, its gates and who must approve."""
+
+    steps: list[float] = Field(
+        default_factory=lambda: [0.05, 0.25, 1.0],
+        description="Shares of units on the change, step by step; increasing, ending at 1.",
+    )
+    min_hours_per_step: float = Field(
+        24, ge=0, le=24 * 28, description="Hours on a step before the next one."
+    )
+    min_units_per_step: int = Field(
+        3, ge=1, le=10_000, description="Units on the change with data before the next step."
+    )
+    approval_steps: list[float] = Field(
+        default_factory=list,
+        description="Steps (shares) that wait for kaizen rollout approve before they start.",
+    )
+    approval_parameters: list[str] = Field(
+        default_factory=lambda: ["signals.max_position_pct"],
+        description="Parameters whose every step waits for an approval (position sizing acts like a risk limit).",
+    )
+
+    @model_validator(mode="after")
+    def _ramp(self) -> RolloutSettings:
+        s = self.steps
+        if not s or any(not 0 < x <= 1 for x in s) or any(b <= a for a, b in zip(s, s[1:], strict=False)):
+            raise ValueError(f"steps: shares in (0, 1], strictly increasing (got {s})")
+        if s[-1] != 1.0:
+            raise ValueError(f"steps: the last step must be 1 (every unit), got {s[-1]}")
+        unknown = [a for a in self.approval_steps if not any(abs(a - x) < 1e-9 for x in s)]
+        if unknown:
+            raise ValueError(f"approval_steps: {unknown} are not among steps {s}")
+        return self

@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from kaizen_pipeline.settings._base import ENV_PREFIX, SECRET_KEYS, is_complex, model_of
 from kaizen_pipeline.settings.backtest import BacktestSettings
-from kaizen_pipeline.settings.experiments import ExperimentSettings
+from kaizen_pipeline.settings.experiments import ExperimentSettings, RolloutSettings
 from kaizen_pipeline.settings.ingest import (
     DatabaseSettings,
     DataCollectionSettings,
@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     ops: OpsSettings = Field(default_factory=OpsSettings)
     research: ResearchSettings = Field(default_factory=ResearchSettings)
     experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
+    rollouts: RolloutSettings = Field(default_factory=RolloutSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -73,6 +74,9 @@ class Settings(BaseSettings):
         unknown = sorted(set(self.experiments.autonomy) - scalar_config_keys())
         if unknown:
             raise ValueError(f"experiments.autonomy: {unknown} are not config keys of a single value")
+        unknown = sorted(set(self.rollouts.approval_parameters) - scalar_config_keys())
+        if unknown:
+            raise ValueError(f"rollouts.approval_parameters: {unknown} are not config keys of a single value")
         return self
 
     @model_validator(mode="after")

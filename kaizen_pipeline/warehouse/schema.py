@@ -1131,3 +1131,31 @@ loop_state = sa.Table(
     sa.Column("actor", sa.String(64), comment="who set or lifted it"),
     sa.Column("reason", sa.Text, comment="why"),
 )
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("deployment_id", sa.String(96), primary_key=True, comment="the change and its start day"),
+    sa.Column("parameter", sa.String(128), nullable=False, comment="config key the change sets"),
+    sa.Column("unit_kind", sa.String(8), nullable=False, comment="market or run"),
+    sa.Column(
+        "before_value", sa.Text, nullable=False, comment="JSON: the config value (what rollback returns to)"
+    ),
+    sa.Column("after_value", sa.Text, nullable=False, comment="JSON: the value being rolled out"),
+    sa.Column("source", sa.String(96), nullable=False, comment="the experiment it ships, or the person"),
+    sa.Column("flag_key", sa.String(64), nullable=False, comment="the flag whose allocation ramps"),
+    sa.Column("steps", sa.Text, nullable=False, comment="JSON list of shares (rollouts.steps at the start)"),
+    sa.Column("step_index", sa.Integer, nullable=False, comment="current step (0-based)"),
+    sa.Column(
+        "state",
+        sa.String(20),
+        nullable=False,
+        comment="ramping, held, awaiting_approval, complete or rolled_back",
+    ),
+    sa.Column("step_started_at", sa.DateTime, nullable=False, comment="when the current step began (UTC)"),
+    sa.Column("reason", sa.Text, nullable=False, comment="evidence of the last change of state"),
+    sa.Column("created_at", sa.DateTime, nullable=False, comment="when the rollout began (UTC)"),
+    sa.Column("created_by", sa.String(64), nullable=False, comment="kaizen-loop or the person"),
+    sa.Column("ended_at", sa.DateTime, comment="completed or rolled back (UTC)"),
+    _now_col("updated_at"),
+)

@@ -1,0 +1,155 @@
+"""Guarded rollouts: the step logic in its order, and the deployments table moving a flag 5% -> 25% -> 100%
+atomically: racing ticks never advance a step twice, a rollback is final, approvals gate their steps."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+
+from kaizen_pipeline.experiments.analysis import MetricLook
+from kaizen_pipeline.experiments.store import TransitionRefused
+from kaizen_pipeline.flags.store import FlagStore
+from kaizen_pipeline.loop.control import DecisionLog
+from kaizen_pipeline.loop.deployments import DeploymentNotFound, DeploymentStore
+from kaizen_pipeline.loop.rollout import Gates, step_action
+from kaizen_pipeline.resources import SettingsResource
+from kaizen_pipeline.settings import Settings
+from kaizen_pipeline.warehouse import Warehouse
+
+NOW = datetime(2026, 11, 20, 12, 0)
+STEPS = (0.05, 0.25, 1.0)
+MARKETS = [f"m{i:03d}" for i in range(400)]
+GATES = Gates(min_hours=24, min_units=3, approval=frozenset())
+
+
+def _guardrail(outcome: str) -> MetricLook:
+    return MetricLook("pnl_per_market_day", "guardrail", "higher", 20, 3, 0.0, -0.01, -0.01, -0.02, -0.001, 0.01,
+                      0.02, 0.0, outcome)  # fmt: skip
+
+
+def _act(**changes: object) -> str:
+    args: dict[str, object] = dict(
+        step_index=0, steps=STEPS, step_started_at=NOW, now=NOW + timedelta(hours=25), units_on_change=5,
+        guardrails=[_guardrail("neutral")], srm_p=0.5, srm_threshold=0.001, gates=GATES, frozen=False,
+    )  # fmt: skip
+    action = step_action(**(args | changes))  # type: ignore[arg-type]
+    return f"{action.kind}:{action.to_step}"
+
+
+def test_each_look_holds_rolls_back_or_moves_in_its_order() -> None:
+    assert _act() == "advance:1"
+    assert _act(step_index=1) == "advance:2"
+    assert _act(step_index=2) == "complete:None"
+    assert _act(frozen=True, guardrails=[_guardrail("loses")]) == "hold:None"  # a freeze holds even harm
+    assert _act(srm_p=0.0001) == "rollback:None"
+    assert _act(guardrails=[_guardrail("loses")], now=NOW + timedelta(hours=1)) == "rollback:None"  # at once
+    assert _act(now=NOW + timedelta(hours=23)) == "hold:None"
+    assert _act(units_on_change=2) == "hold:None"
+    assert _act(gates=Gates(24, 3, frozenset({2})), step_index=1) == "await_approval:2"
+    reason = step_action(step_index=0, steps=STEPS, step_started_at=NOW, now=NOW + timedelta(hours=1),
+                         units_on_change=5, guardrails=[_guardrail("loses")], srm_p=0.5, srm_threshold=0.001,
+                         gates=GATES).reason  # fmt: skip
+    assert reason.startswith("guardrail harmed at 5%: pnl_per_market_day -0.01")
+
+
+def _share_on_change(settings: Settings, flag_key: str) -> tuple[float, set[str]]:
+    resource = SettingsResource.of(settings)
+    on = {m for m, r in resource.resolve_units("market", MARKETS).items() if flag_key in r.variants}
+    return len(on) / len(MARKETS), on
+
+
+def test_a_rollout_ramps_its_flag_keeping_every_unit_already_on_it(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    store = DeploymentStore(warehouse)
+    row = store.create(settings, deployment_id="rvr-25", parameter="signals.rvr_threshold", value="2.5",
+                       source="raise_rvr_threshold-20261120", actor="kaizen-loop", reason="experiment shipped",
+                       now=NOW)  # fmt: skip
+    assert (row["state"], row["step_index"], row["unit_kind"]) == ("ramping", 0, "market")
+    share, first = _share_on_change(settings, "rvr-25")
+    assert 0.02 < share < 0.09
+    store.advance(settings, "rvr-25", from_step=0, actor="kaizen-loop", reason="gates met", now=NOW)
+    share, second = _share_on_change(settings, "rvr-25")
+    assert 0.19 < share < 0.31 and first <= second  # nobody already on the change leaves it
+    done = store.advance(settings, "rvr-25", from_step=1, actor="kaizen-loop", reason="gates met", now=NOW)
+    assert done["state"] == "ramping" and done["step_index"] == 2
+    done = store.complete(settings, "rvr-25", actor="kaizen-loop", reason="no harm at 100%", now=NOW)
+    assert done["state"] == "complete" and done["ended_at"] == NOW
+    assert FlagStore(warehouse).get("rvr-25").is_static
+    assert SettingsResource.of(settings).for_unit("market", "m000").signals.rvr_threshold == 2.5
+    actions = DecisionLog(warehouse).frame(subject_id="rvr-25")["action"].tolist()
+    assert actions == ["complete", "advance", "advance", "start_rollout"]
+
+
+def test_racing_ticks_advance_once_and_a_rollback_is_final(
+    any_warehouse: Warehouse, settings: Settings
+) -> None:
+    store = DeploymentStore(any_warehouse)
+    store.create(settings, deployment_id="hype-0", parameter="signals.hype_threshold", value="0", source="person",
+                 actor="ana", reason="try it", now=NOW)  # fmt: skip
+    outcomes: list[str] = []
+
+    def tick() -> None:
+        try:
+            store.advance(settings, "hype-0", from_step=0, actor="kaizen-loop", reason="gates met", now=NOW)
+            outcomes.append("advanced")
+        except TransitionRefused as exc:
+            outcomes.append(str(exc))
+
+    def person() -> None:
+        try:
+            store.rollback(settings, "hype-0", actor="bo", reason="P&L looks wrong", now=NOW)
+            outcomes.append("rolled back")
+        except TransitionRefused as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=tick) for _ in range(3)] + [
+        threading.Thread(target=person) for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("advanced") <= 1 and outcomes.count("rolled back") == 1, outcomes
+    row = store.get("hype-0")
+    assert row["state"] == "rolled_back" and row["step_index"] <= 1
+    assert FlagStore(any_warehouse).get("hype-0").status == "killed"
+    assert SettingsResource.of(settings).for_unit("market", "m000").signals.hype_threshold == 70.0
+    with pytest.raises(TransitionRefused, match="is rolled_back"):
+        store.advance(
+            settings, "hype-0", from_step=row["step_index"], actor="kaizen-loop", reason="x", now=NOW
+        )
+    with pytest.raises(TransitionRefused, match="is rolled_back"):
+        store.resume(settings, "hype-0", actor="ana", reason="x", now=NOW)
+    log = DecisionLog(any_warehouse).frame(subject_id="hype-0")
+    assert log["action"].tolist().count("rollback") == 1 and log["action"].tolist().count("advance") <= 1
+
+
+def test_approvals_gate_their_steps_and_unknown_or_finished_rollouts_say_so(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    store = DeploymentStore(warehouse)
+    sizing = store.create(settings, deployment_id="pos-4", parameter="signals.max_position_pct", value="4",
+                          source="person", actor="ana", reason="smaller positions", now=NOW)  # fmt: skip
+    assert sizing["state"] == "awaiting_approval"
+    assert _share_on_change(settings, "pos-4")[0] == 0.0  # nothing moves before a person approves
+    approved = store.approve(settings, "pos-4", actor="bo", reason="ok", now=NOW)
+    assert (approved["state"], approved["step_index"]) == ("ramping", 0)
+    assert 0.02 < _share_on_change(settings, "pos-4")[0] < 0.09
+    store.await_approval(settings, "pos-4", from_step=0, actor="kaizen-loop", reason="25% waits", now=NOW)
+    with pytest.raises(TransitionRefused, match="is awaiting_approval"):
+        store.advance(settings, "pos-4", from_step=0, actor="kaizen-loop", reason="x", now=NOW)
+    assert store.approve(settings, "pos-4", actor="bo", reason="ok", now=NOW)["step_index"] == 1
+    store.pause(settings, "pos-4", actor="ana", reason="earnings", now=NOW)
+    assert store.get("pos-4")["state"] == "held"
+    assert store.resume(settings, "pos-4", actor="ana", reason="over", now=NOW)["state"] == "ramping"
+    with pytest.raises(DeploymentNotFound, match="no deployment 'nope'"):
+        store.approve(settings, "nope", actor="bo", reason="x", now=NOW)
+    store.rollback(settings, "pos-4", actor="ana", reason="done testing", now=NOW)
+    with pytest.raises(TransitionRefused, match="is rolled_back at step 2; approve needs awaiting_approval"):
+        store.approve(settings, "pos-4", actor="bo", reason="x", now=NOW)
+    with pytest.raises(ValueError, match="value: signals.rvr_threshold is already 2.0"):
+        store.create(settings, deployment_id="same", parameter="signals.rvr_threshold", value="2.0",
+                     source="person", actor="ana", reason="x", now=NOW)  # fmt: skip
