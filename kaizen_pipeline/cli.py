@@ -37,8 +37,9 @@ def user_errors() -> tuple[type[Exception], ...]:
     from kaizen_pipeline.experiments.store import ExperimentNotFound
     from kaizen_pipeline.flags.store import FlagNotFound
     from kaizen_pipeline.loop.control import DecisionNotFound
+    from kaizen_pipeline.loop.deployments import DeploymentNotFound
 
-    return (ValueError, FlagNotFound, ExperimentNotFound, DecisionNotFound)
+    return (ValueError, FlagNotFound, ExperimentNotFound, DecisionNotFound, DeploymentNotFound)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -40,7 +40,8 @@ ASSET_TABLES: Mapping[str, tuple[str, ...]] = {
     "walk_forward": ("walk_forward",),
     # flags and experiments
     "feature_flags": ("feature_flags", "flag_changes", "flag_assignments"),
-    "experiments": ("experiments", "decision_log", "loop_state", "deployments"),
+    "experiments": ("experiments", "decision_log", "loop_state"),
+    "deployments": ("deployments",),
     "experiment_results": ("experiment_looks",),
     # kaizen
     "kaizen_metrics": ("kaizen_metrics",),

@@ -12,6 +12,8 @@ from kaizen_pipeline.experiments.runner import (
     look_and_decide,
 )
 from kaizen_pipeline.experiments.store import ExperimentStore
+from kaizen_pipeline.loop.deployments import DeploymentStore
+from kaizen_pipeline.loop.runner import look_at_rollouts
 from kaizen_pipeline.reporting import figure_markdown, markdown_table
 from kaizen_pipeline.resources import SettingsResource, WarehouseResource
 
@@ -129,4 +131,49 @@ def experiment_results(
     )
 
 
-EXPERIMENT_ASSETS = [experiments, experiment_results]
+@dg.asset(group_name=GROUP, kinds={"statsmodels"}, deps=[experiment_results])
+def deployments(
+    context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
+) -> dg.MaterializeResult:
+    """Guarded rollouts: a look at each ramping change against the units not yet on it; advances
+    (rollouts.steps), waits for approval, completes or rolls back."""
+    current = settings.get()
+    wh = warehouse.get()
+    now = pipeline_now(current)
+    exp = current.experiments
+    data = collect_unit_data(wh, current, now=now, days=exp.max_days + exp.pre_period_days)
+    looks = look_at_rollouts(wh, current, data, now=now)
+    for look in looks:
+        context.log.info(
+            f"rollout {look.deployment_id} at {look.share:.0%}: {look.action.kind} ({look.action.reason})"
+        )
+    frame = DeploymentStore(wh).frame()
+    shown = [
+        "deployment_id",
+        "parameter",
+        "before_value",
+        "after_value",
+        "state",
+        "step_index",
+        "reason",
+        "created_by",
+    ]
+    counts = frame["state"].value_counts().to_dict() if not frame.empty else {}
+    return dg.MaterializeResult(
+        metadata={
+            "looked_at": dg.MetadataValue.int(len(looks)),
+            "ramping": dg.MetadataValue.int(int(counts.get("ramping", 0))),
+            "rolled_back": dg.MetadataValue.int(int(counts.get("rolled_back", 0))),
+            "actions": dg.MetadataValue.md(
+                "\n".join(
+                    f"- {x.deployment_id} at {x.share:.0%}: **{x.action.kind}**: {x.action.reason}"
+                    for x in looks
+                )
+                or "_no ramping rollout_"
+            ),
+            "deployments": dg.MetadataValue.md(markdown_table(frame[shown] if not frame.empty else frame)),
+        }
+    )
+
+
+EXPERIMENT_ASSETS = [experiments, experiment_results, deployments]

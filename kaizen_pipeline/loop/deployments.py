@@ -47,7 +47,7 @@ class DeploymentStore:
         if states is not None:
             stmt = stmt.where(deployments.c.state.in_(tuple(states)))
         return self.wh.read_frame(
-            stmt, parse_dates=["step_started_at", "created_at", "ended_at", "updated_at"]
+            stmt, parse_dates=["step_started_at", "created_at", "ended_at", "last_look_at", "updated_at"]
         )
 
     def get(self, deployment_id: str) -> dict[str, Any]:
@@ -95,7 +95,7 @@ class DeploymentStore:
             "before_value": json.dumps(before), "after_value": json.dumps(after), "source": source,
             "flag_key": deployment_id, "steps": json.dumps(steps), "step_index": 0, "state": state,
             "step_started_at": now, "reason": reason, "created_at": now, "created_by": actor, "ended_at": None,
-            "updated_at": now,
+            "last_look_at": None, "updated_at": now,
         }  # fmt: skip
         with self.wh.engine.begin() as conn:
             if self._row(conn, deployment_id) is not None:
@@ -221,6 +221,15 @@ class DeploymentStore:
         """Every unit back on the config value (the flag is killed); from any state that is not finished."""
         return self.move(settings, deployment_id, expected=ACTIVE, to="rolled_back", action="rollback",
                          actor=actor, reason=reason, now=now)  # fmt: skip
+
+    def looked(self, deployment_id: str, now: datetime) -> None:
+        """Record the time of a look (not a change of state)."""
+        with self.wh.engine.begin() as conn:
+            conn.execute(
+                deployments.update()
+                .where(deployments.c.deployment_id == deployment_id)
+                .values(last_look_at=now)
+            )
 
     @staticmethod
     def _row(conn: sa.Connection, deployment_id: str) -> dict[str, Any] | None:

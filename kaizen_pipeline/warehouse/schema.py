@@ -1157,5 +1157,6 @@ deployments = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False, comment="when the rollout began (UTC)"),
     sa.Column("created_by", sa.String(64), nullable=False, comment="kaizen-loop or the person"),
     sa.Column("ended_at", sa.DateTime, comment="completed or rolled back (UTC)"),
+    sa.Column("last_look_at", sa.DateTime, comment="the rollout sensor's last look (UTC)"),
     _now_col("updated_at"),
 )

@@ -6,14 +6,19 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta
 
+import numpy as np
+import pandas as pd
 import pytest
 
+from kaizen_pipeline.cli import main
 from kaizen_pipeline.experiments.analysis import MetricLook
+from kaizen_pipeline.experiments.runner import UnitData
 from kaizen_pipeline.experiments.store import TransitionRefused
 from kaizen_pipeline.flags.store import FlagStore
 from kaizen_pipeline.loop.control import DecisionLog
 from kaizen_pipeline.loop.deployments import DeploymentNotFound, DeploymentStore
 from kaizen_pipeline.loop.rollout import Gates, step_action
+from kaizen_pipeline.loop.runner import look_at_rollouts
 from kaizen_pipeline.resources import SettingsResource
 from kaizen_pipeline.settings import Settings
 from kaizen_pipeline.warehouse import Warehouse
@@ -153,3 +158,98 @@ def test_approvals_gate_their_steps_and_unknown_or_finished_rollouts_say_so(
     with pytest.raises(ValueError, match="value: signals.rvr_threshold is already 2.0"):
         store.create(settings, deployment_id="same", parameter="signals.rvr_threshold", value="2.0",
                      source="person", actor="ana", reason="x", now=NOW)  # fmt: skip
+
+
+def _market_days(effect: dict[str, float], start: datetime, days: int, seed: int) -> UnitData:
+    rng = np.random.default_rng(seed)
+    level = dict(zip(MARKETS, rng.normal(0.0, 0.003, len(MARKETS)), strict=True))
+    rows = []
+    for m in MARKETS:
+        for d in range(days):
+            pnl = 0.01 * rng.standard_t(3) / 3 + level[m] + effect.get(m, 0.0)
+            day = pd.Timestamp(start).normalize() + pd.Timedelta(days=d)
+            rows += [(m, day, "pnl_per_market_day", pnl), (m, day, "drawdown", max(-pnl, 0.0))]
+    frame = pd.DataFrame(rows, columns=["market_id", "day", "metric", "value"])
+    return UnitData(frame, pd.DataFrame(columns=["run_id", "started_at", "metric", "value"]), MARKETS, 96.0)
+
+
+def _ramp(warehouse: Warehouse, settings: Settings, harm: float) -> list[str]:
+    """A rollout of rvr 2 -> 2.5 looked at daily for 12 days; the change moves P&L by ``harm`` where it runs."""
+    store = DeploymentStore(warehouse)
+    store.create(settings, deployment_id="rvr", parameter="signals.rvr_threshold", value="2.5", source="person",
+                 actor="ana", reason="try it", now=NOW)  # fmt: skip
+    trail = []
+    for day in range(1, 13):
+        now = NOW + timedelta(days=day)
+        SettingsResource.of(settings).resolve_units("market", MARKETS)  # today's exposures (wall clock)
+        with warehouse.engine.begin() as conn:  # ... recorded as of the day the unit first got the change
+            conn.exec_driver_sql(
+                "UPDATE flag_assignments SET first_exposure_at = ? WHERE first_exposure_at > ?", (now, now)
+            )
+        on = {
+            m for m, r in SettingsResource.of(settings).resolve_units("market", MARKETS).items() if r.variants
+        }
+        data = _market_days({m: harm for m in on}, NOW, day + 1, seed=day)
+        [look] = look_at_rollouts(warehouse, settings, data, now=now) or [None]
+        row = store.get("rvr")
+        trail.append(f"{day}:{look.action.kind if look else '-'}:{row['state']}:{row['step_index']}")
+        if row["state"] in ("complete", "rolled_back"):
+            break
+    return trail
+
+
+def test_a_harmless_change_ramps_through_5_25_and_100_percent(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    trail = _ramp(warehouse, settings, harm=0.0)
+    assert trail[-1].endswith("complete:complete:2"), trail
+    assert [t.split(":")[3] for t in trail].count("1") >= 1  # it stood at 25% on the way
+    assert FlagStore(warehouse).get("rvr").is_static
+
+
+def test_a_harmful_change_rolls_back_at_the_first_step_with_a_critical_notice(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    trail = _ramp(warehouse, settings, harm=-0.02)
+    assert trail[-1].endswith("rollback:rolled_back:0"), trail
+    assert FlagStore(warehouse).get("rvr").status == "killed"
+    outbox = warehouse.read_frame("SELECT priority, subject, body_text FROM alert_outbox")
+    assert outbox["priority"].tolist() == ["critical"] and "rolled back" in outbox["subject"].iloc[0]
+    assert "guardrail harmed at 5%: pnl_per_market_day" in outbox["body_text"].iloc[0]
+    reason = DecisionLog(warehouse).frame(subject_id="rvr").iloc[0]
+    assert (reason["action"], reason["actor"]) == ("rollback", "kaizen-loop")
+
+
+def test_the_rollout_cli_starts_lists_and_overrides_with_one_line_errors(
+    warehouse: Warehouse, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                "rollout",
+                "start",
+                "signals.rvr_threshold",
+                "2.5",
+                "--reason",
+                "volume confirms",
+                "--actor",
+                "ana",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "ramping: signals.rvr_threshold 2.0 -> 2.5 on 5% of markets" in out
+    rollout_id = out.split()[1]
+    assert main(["rollout", "pause", rollout_id, "--reason", "earnings", "--actor", "bo"]) == 0
+    assert main(["rollout", "pause", rollout_id, "--reason", "again"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        err == f"error: deployment {rollout_id} is held at step 1; pause needs ramping or awaiting_approval\n"
+    )
+    assert main(["rollout", "rollback", rollout_id, "--reason", "no", "--actor", "bo"]) == 0
+    assert main(["rollout", "show", rollout_id]) == 0
+    shown = capsys.readouterr().out
+    assert "rolled_back at step 1 of 3" in shown and "pause           by bo: earnings" in shown
+    assert main(["rollout", "resume", "nope", "--reason", "x"]) == 1
+    assert "no deployment 'nope'" in capsys.readouterr().err
