@@ -9,8 +9,8 @@
 - **Refinement**: a shipped change proposes the next step in the same direction (2.0 -> 2.5 shipped:
   propose 3.0), once config.yaml holds the shipped value, within ``experiments.autonomy``; its
   predicted effect is what the shipped step measured, in the target metric's units.
-- **Cool-down**: a change stopped for harm blocks every proposal that moves its parameter the same
-  way for ``experiments.cooldown_days``.
+- **Cool-down**: a change stopped for harm, or a rollout the loop rolled back, blocks every proposal
+  that moves its parameter the same way for ``experiments.cooldown_days``.
 """
 
 from __future__ import annotations
@@ -101,6 +101,24 @@ def cooldowns(experiments: pd.DataFrame, *, days: int, now: datetime) -> list[Co
         step = _step(exp)
         if until > now and step is not None and step != 0:
             out.append(Cooldown(exp["parameter"], int(np.sign(step)), until, exp["experiment_id"]))
+    return out
+
+
+def rollout_cooldowns(deployments: pd.DataFrame, *, days: int, now: datetime) -> list[Cooldown]:
+    """Directions blocked by rollouts the loop rolled back (a guardrail harmed, or a broken split) lately."""
+    if deployments.empty or days <= 0:
+        return []
+    rolled = deployments[
+        (deployments["state"] == "rolled_back")
+        & deployments["ended_at"].notna()
+        & deployments["reason"].fillna("").str.match(r"(guardrail harmed|sample-ratio mismatch)")
+    ]
+    out = []
+    for dep in rolled.to_dict("records"):
+        until = pd.Timestamp(dep["ended_at"]).to_pydatetime() + timedelta(days=days)
+        step = _step({"control_value": dep["before_value"], "treatment_value": dep["after_value"]})
+        if until > now and step:
+            out.append(Cooldown(dep["parameter"], int(np.sign(step)), until, dep["deployment_id"]))
     return out
 
 

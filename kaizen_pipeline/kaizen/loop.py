@@ -23,6 +23,7 @@ from kaizen_pipeline.experiments.learning import (
     cooled,
     experiment_impacts,
     refinements,
+    rollout_cooldowns,
 )
 from kaizen_pipeline.experiments.store import ExperimentStore
 from kaizen_pipeline.flags.parameters import FLAGGABLE, FlagValueError, config_value, validated_value
@@ -50,6 +51,7 @@ from kaizen_pipeline.kaizen.planning import Plan, recommend, resource_plan
 from kaizen_pipeline.kaizen.registry import deviation_line, registry
 from kaizen_pipeline.kaizen.reports import ReportInputs, render_report
 from kaizen_pipeline.kaizen.trends import metric_trend_row
+from kaizen_pipeline.loop.deployments import DeploymentStore
 from kaizen_pipeline.settings import KaizenImprovementCandidate, Settings
 from kaizen_pipeline.warehouse import Warehouse, utcnow
 
@@ -646,7 +648,10 @@ def learned_from_experiments(wh: Warehouse, settings: Settings) -> Learned:
             )
             notes.append(f"{r.key}: proposed after {r.after} shipped")
         notes += [f"{k}: {why}" for k, why in waiting.items()]
-    blocks = cooldowns(experiments, days=exp.cooldown_days, now=pipeline_now(settings))
+    now = pipeline_now(settings)
+    blocks = cooldowns(experiments, days=exp.cooldown_days, now=now) + rollout_cooldowns(
+        DeploymentStore(wh).frame(), days=exp.cooldown_days, now=now
+    )
     kept = []
     for entry in catalogue:
         block = None
@@ -661,7 +666,7 @@ def learned_from_experiments(wh: Warehouse, settings: Settings) -> Learned:
         else:
             notes.append(
                 f"{entry.key}: cooling down until {block.until:%Y-%m-%d} ({block.experiment_id} moved "
-                f"{entry.parameter} this way and was stopped)"
+                f"{entry.parameter} this way and was stopped or rolled back)"
             )
     return Learned(impacts, kept, notes)
 

@@ -42,6 +42,12 @@ class DeploymentStore:
         self.wh = warehouse
         self.flags = FlagStore(warehouse)
 
+    def for_source(self, source: str) -> dict[str, Any] | None:
+        """The newest rollout started from ``source`` (an experiment id), if any."""
+        frame = self.frame()
+        mine = frame[frame["source"] == source] if not frame.empty else frame
+        return None if mine.empty else self.get(str(mine.iloc[-1]["deployment_id"]))
+
     def frame(self, states: Iterable[str] | None = None) -> pd.DataFrame:
         stmt = sa.select(deployments).order_by(deployments.c.created_at, deployments.c.deployment_id)
         if states is not None:
@@ -69,8 +75,13 @@ class DeploymentStore:
         reason: str,
         now: datetime,
         approved_first_step: bool = False,
+        retire_flag: str | None = None,
     ) -> dict[str, Any]:
-        """Start rolling ``parameter`` = ``value`` out at the first of ``rollouts.steps`` (its flag and its row)."""
+        """Start rolling ``parameter`` = ``value`` out at the first of ``rollouts.steps`` (its flag and its row).
+
+        ``retire_flag``: a flag on the same parameter killed in the same transaction (the shipped
+        experiment's), so the parameter never has two active flags and never none in between.
+        """
         after = validated_value(settings, parameter, value, field="value")
         before = config_value(settings, parameter)
         if after == before:
@@ -101,6 +112,11 @@ class DeploymentStore:
             if self._row(conn, deployment_id) is not None:
                 raise TransitionRefused(f"deployment {deployment_id} exists already")
             conn.execute(deployments.insert().values(**row))
+            if retire_flag is not None:
+                old = self.flags.get(retire_flag)
+                if old.status == "active":
+                    self.flags.save(replace(old, status="killed"), settings, actor=actor,
+                                    reason=f"handed to rollout {deployment_id}", now=now, conn=conn)  # fmt: skip
             self.flags.save(flag, settings, actor=actor, reason=f"rollout {deployment_id}: {reason}", now=now,
                             conn=conn)  # fmt: skip
             record(

@@ -5,10 +5,12 @@ allocation; MurmurHash3 bucketing keeps every unit already on the change when th
 the units not yet on it are the concurrent control. At each look, in this order:
 
 1. the loop is frozen: **hold** (nothing moves; the flag stays where it is);
-2. sample-ratio mismatch (p below ``experiments.srm_p_threshold``): **rollback** (the assignment is broken);
-3. a guardrail harmed (its always-valid bound on the harmful side of zero): **rollback**;
-4. the step's gates not met (``rollouts.min_hours_per_step`` on the step, ``rollouts.min_units_per_step``
-   units on the change with data): **hold**;
+2. a guardrail harmed (its always-valid bound on the harmful side of zero): **rollback**, at once;
+3. fewer than ``rollouts.min_hours_per_step`` hours on the step: **hold**; after them, a sample-ratio
+   mismatch (p below ``experiments.srm_p_threshold``): **rollback** (the assignment is broken);
+4. the step's other gates not met (``rollouts.min_units_per_step`` units on the change with data,
+   every guardrail measured with ``experiments.min_units_per_arm`` units per arm, except at 100%
+   where no control is left): **hold**;
 5. the last step: **complete**; the next step needs a person (``rollouts.approval_steps``, or a
    parameter in ``rollouts.approval_parameters``): **await_approval**; else **advance**.
 """
@@ -84,8 +86,18 @@ def step_action(
     if waited < timedelta(hours=gates.min_hours):
         left = timedelta(hours=gates.min_hours) - waited
         return StepAction("hold", f"{share:.0%} for {left.total_seconds() / 3600:.1f} h more")
+    # the split is judged once the step has run its hours: right after a step starts, the units are
+    # not yet resolved at the new share and the count would be a false mismatch
+    if srm_p < srm_threshold:
+        return StepAction(
+            "rollback", f"sample-ratio mismatch at {share:.0%}: p = {srm_p:.2g} < {srm_threshold:g}"
+        )
     if units_on_change < gates.min_units:
         return StepAction("hold", f"{units_on_change} of {gates.min_units} units on the change have data")
+    unmeasured = [g.metric for g in guardrails if g.outcome == "no_data"]
+    if unmeasured and step_index < len(steps) - 1:
+        # no step is taken on guardrails nobody measured (at 100% there is no control left to measure)
+        return StepAction("hold", f"{', '.join(unmeasured)}: too few units per arm to measure yet")
     if step_index == len(steps) - 1:
         return StepAction("complete", f"at {share:.0%} with no guardrail harmed")
     nxt = step_index + 1

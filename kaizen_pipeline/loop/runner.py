@@ -44,20 +44,20 @@ class RolloutLook:
 def _values(row: dict[str, Any], data: UnitData, on: pd.DataFrame, now: datetime) -> pd.DataFrame:
     """Rows (unit, arm, metric, value) since the rollout began: treatment on the change, control the rest."""
     created = pd.Timestamp(row["created_at"])
-    exposed = on.set_index("unit_id")["first_exposure_at"]
+    exposed = on.set_index("unit_id")["first_exposure_at"].to_dict()
     if row["unit_kind"] == "market":
         frame = data.market_days[
             (data.market_days["day"] >= created.normalize())
             & (data.market_days["day"] < pd.Timestamp(now).normalize())
         ].rename(columns={"market_id": "unit"})
         start = pd.to_datetime(frame["unit"].map(exposed)).dt.normalize() + pd.Timedelta(days=1)
-        treated = frame["unit"].isin(exposed.index)
+        treated = frame["unit"].isin(list(exposed))
         frame = frame[~treated | (frame["day"] >= start)]
     else:
         frame = data.runs[pd.to_datetime(data.runs["started_at"]) >= created].rename(
             columns={"run_id": "unit"}
         )
-    return frame.assign(arm=frame["unit"].isin(exposed.index).map({True: "treatment", False: "control"}))
+    return frame.assign(arm=frame["unit"].isin(list(exposed)).map({True: "treatment", False: "control"}))
 
 
 def look_at_rollout(wh: Warehouse, settings: Any, row: dict[str, Any], data: UnitData, *, now: datetime,
@@ -77,7 +77,7 @@ def look_at_rollout(wh: Warehouse, settings: Any, row: dict[str, Any], data: Uni
         look = analyse_metric(
             values[values["metric"] == metric], metric=metric, role="guardrail", direction=spec.direction,
             alpha=2 * exp.alpha, n_star=max(len(values) / max(len(exp.guardrails), 1), 2.0),
-            clustered=row["unit_kind"] == "market", min_units_per_arm=1,
+            clustered=row["unit_kind"] == "market", min_units_per_arm=exp.min_units_per_arm,
         )  # fmt: skip
         looks.append(look)
     guardrails = with_holm(looks, 2 * exp.alpha)  # two-sided at 2 alpha: harm tested one-sided at alpha

@@ -8,7 +8,13 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from kaizen_pipeline.experiments.learning import cooldowns, cooled, experiment_impacts, refinements
+from kaizen_pipeline.experiments.learning import (
+    cooldowns,
+    cooled,
+    experiment_impacts,
+    refinements,
+    rollout_cooldowns,
+)
 from kaizen_pipeline.kaizen.improvements import bias_factor
 from kaizen_pipeline.kaizen.loop import learned_from_experiments
 from kaizen_pipeline.settings import Settings
@@ -94,6 +100,14 @@ def test_harm_cools_its_direction_down_and_a_persons_stop_does_not() -> None:
     assert cooled("signals.hype_threshold", 70.0, 50.0, blocks) is blocks[0]
     assert cooled("signals.hype_threshold", 70.0, 80.0, blocks) is None
     assert cooled("signals.rvr_threshold", 2.0, 2.5, blocks) is None  # its cool-down ended
+    rollouts = pd.DataFrame([
+        {"deployment_id": "r1", "parameter": "signals.roc_threshold", "before_value": "0.1", "after_value": "0.05",
+         "state": "rolled_back", "ended_at": NOW, "reason": "guardrail harmed at 5%: pnl_per_market_day -0.02"},
+        {"deployment_id": "r2", "parameter": "signals.rvr_threshold", "before_value": "2.0", "after_value": "2.5",
+         "state": "rolled_back", "ended_at": NOW, "reason": "changed my mind"},  # a person's: no cool-down
+    ])  # fmt: skip
+    [block] = rollout_cooldowns(rollouts, days=28, now=NOW)
+    assert (block.parameter, block.direction, block.experiment_id) == ("signals.roc_threshold", -1, "r1")
 
 
 def test_the_recommender_learns_from_a_real_shipped_experiment(

@@ -52,6 +52,9 @@ def test_each_look_holds_rolls_back_or_moves_in_its_order() -> None:
     assert _act(guardrails=[_guardrail("loses")], now=NOW + timedelta(hours=1)) == "rollback:None"  # at once
     assert _act(now=NOW + timedelta(hours=23)) == "hold:None"
     assert _act(units_on_change=2) == "hold:None"
+    unmeasured = MetricLook("drawdown", "guardrail", "lower", 1, 1)
+    assert _act(guardrails=[unmeasured]) == "hold:None"  # no step on a guardrail nobody measured
+    assert _act(guardrails=[unmeasured], step_index=2) == "complete:None"  # at 100% no control is left
     assert _act(gates=Gates(24, 3, frozenset({2})), step_index=1) == "await_approval:2"
     reason = step_action(step_index=0, steps=STEPS, step_started_at=NOW, now=NOW + timedelta(hours=1),
                          units_on_change=5, guardrails=[_guardrail("loses")], srm_p=0.5, srm_threshold=0.001,
