@@ -74,10 +74,6 @@ def step_action(
     share = steps[step_index]
     if frozen:
         return StepAction("hold", f"the loop is frozen: held at {share:.0%}")
-    if srm_p < srm_threshold:
-        return StepAction(
-            "rollback", f"sample-ratio mismatch at {share:.0%}: p = {srm_p:.2g} < {srm_threshold:g}"
-        )
     harmed = [g for g in guardrails if g.harmful]
     if harmed:
         detail = ", ".join(f"{g.metric} {g.estimate:+.4g} [{g.lower:+.4g}, {g.upper:+.4g}]" for g in harmed)

@@ -49,6 +49,8 @@ def test_each_look_holds_rolls_back_or_moves_in_its_order() -> None:
     assert _act(step_index=2) == "complete:None"
     assert _act(frozen=True, guardrails=[_guardrail("loses")]) == "hold:None"  # a freeze holds even harm
     assert _act(srm_p=0.0001) == "rollback:None"
+    # right after a step starts its units are not resolved at the new share yet: the split waits for the hours
+    assert _act(srm_p=0.0001, now=NOW) == "hold:None"
     assert _act(guardrails=[_guardrail("loses")], now=NOW + timedelta(hours=1)) == "rollback:None"  # at once
     assert _act(now=NOW + timedelta(hours=23)) == "hold:None"
     assert _act(units_on_change=2) == "hold:None"
