@@ -41,7 +41,7 @@ ASSET_TABLES: Mapping[str, tuple[str, ...]] = {
     # flags and experiments
     "feature_flags": ("feature_flags", "flag_changes", "flag_assignments"),
     "experiments": ("experiments", "decision_log", "loop_state"),
-    "deployments": ("deployments",),
+    "deployments": ("deployments", "deployment_steps"),
     "experiment_results": ("experiment_looks",),
     # kaizen
     "kaizen_metrics": ("kaizen_metrics",),

@@ -1,10 +1,10 @@
-"""Experiment assets: drafts from recommendations, and a look at every running experiment (thin wiring)."""
+"""Experiment assets: drafts from recommendations, a look at every running experiment and ramping rollout, and the rollout dashboard (thin wiring)."""
 
 import dagster as dg
 from dagster import AssetExecutionContext
 
 from kaizen_pipeline.clock import pipeline_now
-from kaizen_pipeline.experiments.charts import effect_over_looks_figure
+from kaizen_pipeline.experiments.charts import effect_over_looks_figure, rollout_timeline_figure
 from kaizen_pipeline.experiments.runner import (
     auto_start,
     collect_unit_data,
@@ -13,6 +13,7 @@ from kaizen_pipeline.experiments.runner import (
 )
 from kaizen_pipeline.experiments.store import ExperimentStore
 from kaizen_pipeline.loop.deployments import DeploymentStore
+from kaizen_pipeline.loop.history import BASES, dora_figures, per_deployment, read_history, timeline, weekly
 from kaizen_pipeline.loop.runner import look_at_rollouts
 from kaizen_pipeline.reporting import figure_markdown, markdown_table
 from kaizen_pipeline.resources import SettingsResource, WarehouseResource
@@ -96,7 +97,7 @@ def experiment_results(
     deferred = [r for r in results if r.deferred is not None]
     for r in deferred:
         context.log.warning(
-            f"experiment {r.experiment_id}: {r.deferred.decision} deferred (the loop is frozen)"
+            f"experiment {r.experiment_id}: {r.deferred.decision} deferred ({r.deferred_because})"
         )
     for r in decided:
         context.log.info(f"experiment {r.experiment_id}: {r.decision.decision} ({r.decision.reason})")
@@ -112,7 +113,7 @@ def experiment_results(
         metadata={
             "looked_at": dg.MetadataValue.int(len(results)),
             "decided": dg.MetadataValue.int(len(decided)),
-            "deferred_by_freeze": dg.MetadataValue.int(len(deferred)),
+            "deferred": dg.MetadataValue.int(len(deferred)),
             "decisions": dg.MetadataValue.md(
                 "\n".join(
                     f"- {r.experiment_id}: **{r.decision.decision}**: {r.decision.reason}" for r in decided
@@ -176,4 +177,56 @@ def deployments(
     )
 
 
-EXPERIMENT_ASSETS = [experiments, experiment_results, deployments]
+TIMELINES_SHOWN = 4  # the newest rollouts drawn; older ones stay in the table
+
+
+@dg.asset(group_name=GROUP, kinds={"pandas"}, deps=[deployments])
+def rollout_history(
+    context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
+) -> dg.MaterializeResult:
+    """The rollout and rollback dashboard: DORA-style figures of the loop (shipped per week, lead time, change
+    failure rate, time to roll back) and a timeline of allocation and guardrail bounds per rollout."""
+    wh = warehouse.get()
+    now = pipeline_now(settings.get())
+    history = read_history(wh)
+    frame = per_deployment(history)
+    dora = dora_figures(frame, now)
+    recent = history.deployments.tail(TIMELINES_SHOWN).to_dict("records")
+    timelines = {d["deployment_id"]: timeline(history.steps, d) for d in recent}
+    timelines = {dep: t for dep, t in timelines.items() if not t.empty}
+    created = {d["deployment_id"]: d["created_at"] for d in recent}
+    figures = {
+        # numbers, so the Plots tab draws each over materializations; left out while nothing is measured
+        "lead_time_days_median": dora.lead_time_days_median,
+        "lead_time_days_mean": dora.lead_time_days_mean,
+        "change_failure_rate": dora.change_failure_rate,
+        "hours_to_roll_back_median": dora.hours_to_roll_back_median,
+    }
+    context.log.info(
+        f"rollouts: {dora.shipped} shipped, {dora.rolled_back} rolled back, {dora.in_progress} in progress"
+    )
+    shown = frame.sort_values("created_at", ascending=False).drop(columns=["created_at"])
+    bases = frame["recommended_from"].value_counts().to_dict()
+    return dg.MaterializeResult(
+        metadata={
+            "shipped_per_week": dg.MetadataValue.float(dora.shipped_per_week),
+            **{k: dg.MetadataValue.float(v) for k, v in figures.items() if v is not None},
+            "shipped": dg.MetadataValue.int(dora.shipped),
+            "rolled_back": dg.MetadataValue.int(dora.rolled_back),
+            "in_progress": dg.MetadataValue.int(dora.in_progress),
+            "lead_time_from": dg.MetadataValue.md(
+                "\n".join(f"- {b} ({bases[b]}): {why}" for b, why in BASES.items() if b in bases)
+                or "_no rollout_"
+            ),
+            "deployments": dg.MetadataValue.md(markdown_table(shown, max_rows=30, float_digits=2)),
+            "weekly": dg.MetadataValue.md(markdown_table(weekly(frame).tail(12), max_rows=12)),
+            "timeline": dg.MetadataValue.md(
+                figure_markdown(rollout_timeline_figure(timelines, created), alt="rollout timeline")
+                if timelines
+                else "_no rollout looked at yet_"
+            ),
+        }
+    )
+
+
+EXPERIMENT_ASSETS = [experiments, experiment_results, deployments, rollout_history]

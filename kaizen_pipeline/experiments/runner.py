@@ -2,8 +2,10 @@
 
 No Dagster: the experiments assets, the sensor's job and the ``kaizen experiments`` CLI call these.
 Every state change goes through :meth:`ExperimentStore.transition` (compare-and-set), so two
-callers never both start, ship or stop the same experiment. A shipped winner sets its flag to the
-treatment for 100% of units (until the rollout mechanism takes over); every other end kills the
+callers never both start, ship or stop the same experiment. A shipped winner is handed to a guarded
+rollout (:mod:`kaizen_pipeline.loop.deployments`): the experiment's flag is retired and the
+rollout's flag ramps the treatment through ``rollouts.steps``; while ``rollouts.max_running``
+rollouts are in progress the ship waits (the experiment keeps running). Every other end kills the
 flag, so all units return to the config value.
 
 The loop acts alone only within ``experiments.autonomy`` and never while frozen
@@ -50,6 +52,8 @@ from kaizen_pipeline.experiments.store import ExperimentStore
 from kaizen_pipeline.flags.model import FeatureFlag
 from kaizen_pipeline.flags.store import FlagStore
 from kaizen_pipeline.loop.control import LOOP_ACTOR, DecisionLog, Freeze, LoggedDecision, LoopControl
+from kaizen_pipeline.loop.deployments import DeploymentStore
+from kaizen_pipeline.loop.rollout import ACTIVE
 from kaizen_pipeline.ops.alert_store import enqueue_notice
 from kaizen_pipeline.warehouse import Warehouse
 
@@ -273,11 +277,30 @@ def _kill_flag(
             flags.kill(flag.flag_key, settings, actor=actor, reason=reason, now=now)
 
 
-def _ship_flag(wh: Warehouse, settings: Any, row: dict[str, Any], *, reason: str, now: datetime) -> None:
-    flags = FlagStore(wh)
-    flag = flags.get(row["flag_key"])
-    shipped = replace(flag, weights={CONTROL: 0.0, TREATMENT: 1.0}, allocation=1.0, status="active")
-    flags.save(shipped, settings, actor=ACTOR, reason=reason, now=now)
+def rollout_id(exp_id: str) -> str:
+    """The deployment (and flag) key of the rollout that ships experiment ``exp_id``."""
+    return f"rollout-{exp_id}"[:64]
+
+
+def _hand_to_rollout(
+    wh: Warehouse, settings: Any, row: dict[str, Any], *, reason: str, now: datetime
+) -> dict[str, Any]:
+    """The winner ramps through rollouts.steps from the first step; the experiment's flag is retired
+    in the same transaction, so the parameter always has exactly one active flag."""
+    return DeploymentStore(wh).create(
+        settings, deployment_id=rollout_id(row["experiment_id"]), parameter=row["parameter"],
+        value=json.loads(row["treatment_value"]), source=row["experiment_id"], actor=ACTOR, reason=reason,
+        now=now, retire_flag=row["flag_key"],
+    )  # fmt: skip
+
+
+def ship_waits(wh: Warehouse, settings: Any) -> str | None:
+    """Why a winner cannot be handed to a rollout now (rollouts.max_running reached), or None."""
+    active = DeploymentStore(wh).frame(ACTIVE)
+    limit = settings.rollouts.max_running
+    if len(active) < limit:
+        return None
+    return f"rollouts.max_running ({limit}) rollouts are in progress: {', '.join(active['deployment_id'])}"
 
 
 @dataclass(frozen=True)
@@ -288,7 +311,8 @@ class LookResult:
     assigned: dict[str, int]
     days: float
     decision: Decision | None
-    deferred: Decision | None = None  # the decision a freeze held back
+    deferred: Decision | None = None  # the decision a freeze (or a full rollout queue) held back
+    deferred_because: str | None = None
 
 
 def _arm_values(
@@ -401,7 +425,12 @@ def look_and_decide(wh: Warehouse, settings: Any, data: UnitData, *, now: dateti
     for row in store.frame("running").to_dict("records"):
         result = analyse(wh, settings, row, data, now=now)
         if frozen is not None and result.decision is not None:
-            result = replace(result, decision=None, deferred=result.decision)
+            result = replace(result, decision=None, deferred=result.decision,
+                             deferred_because=f"the loop is frozen since {frozen.since:%Y-%m-%d %H:%M}")  # fmt: skip
+        elif result.decision is not None and result.decision.status == "shipped":
+            wait = ship_waits(wh, settings)
+            if wait is not None:
+                result = replace(result, decision=None, deferred=result.decision, deferred_because=wait)
         store.record_looks(look_rows(result, now))
         if result.decision is not None:
             apply_decision(wh, settings, row["experiment_id"], result.decision, now=now)
@@ -422,8 +451,17 @@ def apply_decision(
     )  # fmt: skip
     DecisionLog(wh).record(_logged(row, ACTIONS[decision.status], ACTOR, decision.reason), now)
     if decision.status == "shipped":
-        _ship_flag(wh, settings, row, reason=f"experiment {exp_id} shipped: {decision.reason}", now=now)
+        rollout = _hand_to_rollout(wh, settings, row, reason=f"experiment {exp_id} shipped: {decision.reason}",
+                                   now=now)  # fmt: skip
+        steps = json.loads(rollout["steps"])
+        handed = (
+            f"It is handed to rollout {rollout['deployment_id']}: "
+            + ("it waits for kaizen rollout approve before its first step"
+               if rollout["state"] == "awaiting_approval" else f"{steps[0]:.0%} of units first")
+            + f", then {' -> '.join(f'{x:.0%}' for x in steps[1:])} while no guardrail is harmed."
+        )  # fmt: skip
     else:
+        handed = ""
         _kill_flag(
             wh,
             settings,
@@ -437,7 +475,8 @@ def apply_decision(
         wh, key=f"experiment:{exp_id}:{decision.decision}", priority=priority, now=now, alerts=settings.alerts,
         subject=f"experiment {exp_id} {decision.status}",
         text=(f"Experiment {exp_id} ({row['parameter']}: {row['control_value']} -> {row['treatment_value']}) "
-              f"is {decision.status}.\n\n{decision.reason}\n\nHypothesis: {row['hypothesis']}\n"),
+              f"is {decision.status}.\n\n{decision.reason}\n\n" + (f"{handed}\n\n" if handed else "")
+              + f"Hypothesis: {row['hypothesis']}\n"),
     )  # fmt: skip
     return row
 

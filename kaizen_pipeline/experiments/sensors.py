@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 import dagster as dg
 
 from kaizen_pipeline.clock import pipeline_now
@@ -10,6 +13,7 @@ from kaizen_pipeline.ingest.schedules import sensor_status
 from kaizen_pipeline.loop.runner import rollouts_due
 from kaizen_pipeline.resources import SettingsResource, WarehouseResource
 from kaizen_pipeline.settings import Settings
+from kaizen_pipeline.warehouse import Warehouse
 
 experiments_job = dg.define_asset_job(
     "experiments_job",
@@ -18,52 +22,50 @@ experiments_job = dg.define_asset_job(
 )
 
 
-def build_experiment_sensor(settings: Settings) -> dg.SensorDefinition:
-    """The sensor; its default status follows data_collection.schedules_running."""
-    status = sensor_status(settings)
+def _look_sensor(
+    settings: Settings,
+    *,
+    name: str,
+    due: Callable[[Warehouse, Settings, datetime], bool],
+    nothing_due: str,
+    description: str,
+) -> dg.SensorDefinition:
+    """A sensor running experiments_job when ``due``; its default status follows data_collection.schedules_running."""
 
     @dg.sensor(
-        name="experiment_sensor",
-        job=experiments_job,
-        minimum_interval_seconds=600,
-        default_status=status,
-        description="Runs experiments_job when a running experiment's last look is older than "
-        "experiments.look_interval_hours; on unless data_collection.schedules_running is false.",
-    )
-    def experiment_sensor(
-        context: dg.SensorEvaluationContext, warehouse: WarehouseResource, settings: SettingsResource
-    ) -> dg.RunRequest | dg.SkipReason:
-        """Requests a look at the running experiments every experiments.look_interval_hours."""
-        current = settings.get()
-        now = pipeline_now(current)
-        if not due_for_look(warehouse.get(), current, now):
-            return dg.SkipReason("no running experiment is due for a look")
-        bucket = int(now.timestamp() // (current.experiments.look_interval_hours * 3600))
-        return dg.RunRequest(run_key=f"experiment-look-{bucket}")
-
-    return experiment_sensor
-
-
-def build_rollout_sensor(settings: Settings) -> dg.SensorDefinition:
-    """The rollout sensor; its default status follows data_collection.schedules_running."""
-
-    @dg.sensor(
-        name="rollout_sensor",
+        name=name,
         job=experiments_job,
         minimum_interval_seconds=600,
         default_status=sensor_status(settings),
-        description="Runs experiments_job when a ramping rollout's last look is older than "
-        "experiments.look_interval_hours; its deployments asset advances, holds or rolls back.",
+        description=description,
     )
-    def rollout_sensor(
+    def look_sensor(
         context: dg.SensorEvaluationContext, warehouse: WarehouseResource, settings: SettingsResource
     ) -> dg.RunRequest | dg.SkipReason:
-        """Requests a look at the ramping rollouts every experiments.look_interval_hours."""
+        """Requests a look every experiments.look_interval_hours while something is due (see description)."""
         current = settings.get()
         now = pipeline_now(current)
-        if not rollouts_due(warehouse.get(), current, now):
-            return dg.SkipReason("no ramping rollout is due for a look")
+        if not due(warehouse.get(), current, now):
+            return dg.SkipReason(nothing_due)
         bucket = int(now.timestamp() // (current.experiments.look_interval_hours * 3600))
-        return dg.RunRequest(run_key=f"rollout-look-{bucket}")
+        return dg.RunRequest(run_key=f"{name}-look-{bucket}")
 
-    return rollout_sensor
+    return look_sensor
+
+
+def build_experiment_sensor(settings: Settings) -> dg.SensorDefinition:
+    """experiment_sensor: a look at the running experiments."""
+    return _look_sensor(
+        settings, name="experiment_sensor", due=due_for_look, nothing_due="no running experiment is due for a look",
+        description="Runs experiments_job when a running experiment's last look is older than "
+        "experiments.look_interval_hours; on unless data_collection.schedules_running is false.",
+    )  # fmt: skip
+
+
+def build_rollout_sensor(settings: Settings) -> dg.SensorDefinition:
+    """rollout_sensor: a look at the ramping rollouts."""
+    return _look_sensor(
+        settings, name="rollout_sensor", due=rollouts_due, nothing_due="no ramping rollout is due for a look",
+        description="Runs experiments_job when a ramping rollout's last look is older than "
+        "experiments.look_interval_hours; its deployments asset advances, widens, holds or rolls back.",
+    )  # fmt: skip

@@ -119,6 +119,11 @@ def _rollout_start(args: argparse.Namespace) -> int:
                                          now=now)  # fmt: skip
     print(f"rollout {row['deployment_id']} {row['state']}: {row['parameter']} {row['before_value']} -> "
           f"{row['after_value']} on {json.loads(row['steps'])[0]:.0%} of {row['unit_kind']}s")  # fmt: skip
+    if row["unit_kind"] == "market":
+        # bench/closed_loop.py: a day of a few canary markets resolves gross harm only; an effect the size
+        # of a threshold change needs the weeks of a powered experiment
+        print("note: a market canary catches gross harm only; a change worth a few tenths of a between-market "
+              "sd needs a powered experiment first (kaizen experiments list shows the drafts)")  # fmt: skip
     return 0
 
 

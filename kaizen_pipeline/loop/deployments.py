@@ -137,8 +137,11 @@ class DeploymentStore:
         now: datetime,
         from_step: int | None = None,
         to_step: int | None = None,
+        allocation: float | None = None,
     ) -> dict[str, Any]:
-        """One change of state (and step), its flag and its log row, or TransitionRefused naming the state found."""
+        """One change of state (and step), its flag and its log row, or TransitionRefused naming the state found.
+
+        ``allocation``: the flag's share set by this move instead of the step's (a widened canary)."""
         allowed = tuple(expected)
         with self.wh.engine.begin() as conn:
             current = self._row(conn, deployment_id)
@@ -179,8 +182,11 @@ class DeploymentStore:
             steps = json.loads(current["steps"])
             if to == "rolled_back":
                 changed = replace(flag, status="killed")
+            elif allocation is not None:
+                changed = replace(flag, allocation=allocation)
             elif to == "ramping" or to == "complete":
-                changed = replace(flag, allocation=steps[new_step])
+                # never below a widened canary: a unit on the change stays on it as the share grows
+                changed = replace(flag, allocation=max(steps[new_step], flag.allocation))
             else:
                 changed = flag  # held or awaiting approval: the flag stays where it is
             if changed != flag:
@@ -202,6 +208,13 @@ class DeploymentStore:
     ) -> dict[str, Any]:
         return self.move(settings, deployment_id, expected=["ramping"], to="complete", action="complete",
                          actor=actor, reason=reason, now=now)  # fmt: skip
+
+    def widen(self, settings: Any, deployment_id: str, *, from_step: int, allocation: float, actor: str,
+              reason: str, now: datetime) -> dict[str, Any]:  # fmt: skip
+        """Raise a ramping step's allocation so that rollouts.min_units_per_step units are on the change
+        (loop.rollout.canary_allocation); the step and its clock stay."""
+        return self.move(settings, deployment_id, expected=["ramping"], to="ramping", action="widen", actor=actor,
+                         reason=reason, now=now, from_step=from_step, allocation=allocation)  # fmt: skip
 
     def await_approval(self, settings: Any, deployment_id: str, *, from_step: int, actor: str, reason: str,
                        now: datetime) -> dict[str, Any]:  # fmt: skip
@@ -232,10 +245,13 @@ class DeploymentStore:
                          reason=reason, now=now)  # fmt: skip
 
     def rollback(
-        self, settings: Any, deployment_id: str, *, actor: str, reason: str, now: datetime
-    ) -> dict[str, Any]:
-        """Every unit back on the config value (the flag is killed); from any state that is not finished."""
-        return self.move(settings, deployment_id, expected=ACTIVE, to="rolled_back", action="rollback",
+        self, settings: Any, deployment_id: str, *, actor: str, reason: str, now: datetime,
+        finished_too: bool = False,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Every unit back on the config value (the flag is killed); from any state that is not finished,
+        or (``finished_too``: the undo of a ship) from complete as well. Never from rolled_back."""
+        expected = (*ACTIVE, "complete") if finished_too else ACTIVE
+        return self.move(settings, deployment_id, expected=expected, to="rolled_back", action="rollback",
                          actor=actor, reason=reason, now=now)  # fmt: skip
 
     def looked(self, deployment_id: str, now: datetime) -> None:

@@ -6,11 +6,14 @@ the units not yet on it are the concurrent control. At each look, in this order:
 
 1. the loop is frozen: **hold** (nothing moves; the flag stays where it is);
 2. a guardrail harmed (its always-valid bound on the harmful side of zero): **rollback**, at once;
+   the step's share puts fewer than ``rollouts.min_units_per_step`` of the known units (markets) on
+   the change (5% of 50 markets can be one): **widen** the allocation to the smallest that does;
 3. fewer than ``rollouts.min_hours_per_step`` hours on the step: **hold**; after them, a sample-ratio
    mismatch (p below ``experiments.srm_p_threshold``): **rollback** (the assignment is broken);
 4. the step's other gates not met (``rollouts.min_units_per_step`` units on the change with data,
-   every guardrail measured with ``experiments.min_units_per_arm`` units per arm, except at 100%
-   where no control is left): **hold**;
+   every guardrail measured with as many units on each side, except at 100% where no control is
+   left): **hold**. A canary is a few units by design, so a rollout's guardrails need
+   ``rollouts.min_units_per_step`` units a side, not an experiment's ``min_units_per_arm``;
 5. the last step: **complete**; the next step needs a person (``rollouts.approval_steps``, or a
    parameter in ``rollouts.approval_parameters``): **await_approval**; else **advance**.
 """
@@ -23,10 +26,11 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from kaizen_pipeline.experiments.analysis import MetricLook
+from kaizen_pipeline.flags.bucketing import BUCKETS, bucket
 
 STATES = ("ramping", "held", "awaiting_approval", "complete", "rolled_back")
 ACTIVE = ("ramping", "held", "awaiting_approval")
-ActionKind = Literal["hold", "advance", "await_approval", "complete", "rollback"]
+ActionKind = Literal["hold", "widen", "advance", "await_approval", "complete", "rollback"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,23 @@ class StepAction:
     kind: ActionKind
     reason: str
     to_step: int | None = None
+    allocation: float | None = None  # widen: the flag's new share
+
+
+def canary_allocation(share: float, salt: str, units: Sequence[str], min_units: int) -> float:
+    """The smallest allocation at or above ``share`` that puts ``min_units`` of the known ``units`` on the
+    change (the flag's bucketing decides who), or ``share`` when it already does or the units are unknown.
+
+    5% of 50 markets is one market for some salts: a canary its guardrails cannot measure, which would
+    hold the rollout forever. Widening to the k-th smallest bucket adds exactly the units needed.
+    """
+    if not units or min_units <= 0:
+        return share
+    buckets = sorted(bucket(salt, u) for u in set(units))
+    k = min(min_units, len(buckets))
+    if buckets[k - 1] < round(share * BUCKETS):
+        return share
+    return min((buckets[k - 1] + 1) / BUCKETS, 1.0)
 
 
 def gates_for(settings: object, parameter: str, steps: Sequence[float]) -> Gates:
@@ -69,8 +90,11 @@ def step_action(
     srm_threshold: float,
     gates: Gates,
     frozen: bool = False,
+    allocation: float | None = None,
+    canary: float | None = None,
 ) -> StepAction:
-    """The action at this look (module docstring: the order)."""
+    """The action at this look (module docstring: the order). ``allocation``: the flag's share now;
+    ``canary``: the share that puts ``gates.min_units`` known units on the change (canary_allocation)."""
     share = steps[step_index]
     if frozen:
         return StepAction("hold", f"the loop is frozen: held at {share:.0%}")
@@ -78,6 +102,13 @@ def step_action(
     if harmed:
         detail = ", ".join(f"{g.metric} {g.estimate:+.4g} [{g.lower:+.4g}, {g.upper:+.4g}]" for g in harmed)
         return StepAction("rollback", f"guardrail harmed at {share:.0%}: {detail}")
+    if canary is not None and allocation is not None and canary > allocation + 1e-9:
+        return StepAction(
+            "widen",
+            f"{allocation:.1%} of the known units puts fewer than {gates.min_units} on the change; "
+            f"{canary:.1%} puts {gates.min_units} (rollouts.min_units_per_step)",
+            allocation=canary,
+        )
     waited = now - step_started_at
     if waited < timedelta(hours=gates.min_hours):
         left = timedelta(hours=gates.min_hours) - waited

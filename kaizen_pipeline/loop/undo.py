@@ -1,8 +1,9 @@
 """Undo a logged decision: the human override of one step (no Dagster).
 
 - ``start_experiment``: the experiment stops (if still running) and its flag is killed;
-- ``ship``: the shipped flag is killed, so every unit is back on the config value (the
-  experiment keeps its record);
+- ``ship``: the rollout the winner was handed to is rolled back, whatever step it reached (complete
+  included: undo is the one way to take back a finished change), so every unit is back on the config
+  value; the experiment keeps its record;
 - ``freeze`` / ``unfreeze``: the opposite is applied;
 - ``stop``, ``inconclusive``, ``invalid``: refused, since those ended on the control (their flag was
   killed) and changed nothing to take back; a new experiment tests the change again.
@@ -19,8 +20,8 @@ from typing import Any
 
 from kaizen_pipeline.experiments import runner
 from kaizen_pipeline.experiments.store import ExperimentStore, TransitionRefused
-from kaizen_pipeline.flags.store import FlagStore
 from kaizen_pipeline.loop.control import DecisionLog, LoggedDecision, LoopControl, OverrideRefused
+from kaizen_pipeline.loop.deployments import DeploymentStore
 from kaizen_pipeline.warehouse import Warehouse
 
 UNDOABLE = ("start_experiment", "ship", "freeze", "unfreeze")
@@ -54,12 +55,17 @@ def undo(
                 f"experiment {subject} is already {status}: nothing left to undo (for a shipped one, undo its ship)"
             ) from None
     elif action == "ship":
-        flags = FlagStore(wh)
-        flag_key = ExperimentStore(wh).get(subject)["flag_key"]
-        flag = flags.get(flag_key)
-        if flag.status != "active":
-            raise OverrideRefused(f"flag {flag_key} of experiment {subject} is already {flag.status}")
-        flags.kill(flag_key, settings, actor=actor, reason=why, now=now)
+        rollout = DeploymentStore(wh).for_source(subject)
+        if rollout is None:
+            raise OverrideRefused(f"experiment {subject} has no rollout to take back")
+        try:
+            DeploymentStore(wh).rollback(
+                settings, rollout["deployment_id"], actor=actor, reason=why, now=now, finished_too=True
+            )
+        except TransitionRefused:
+            raise OverrideRefused(
+                f"rollout {rollout['deployment_id']} of experiment {subject} is already rolled back"
+            ) from None
     elif action == "freeze":
         LoopControl(wh).unfreeze(actor=actor, reason=why, now=now)
     else:

@@ -13,7 +13,7 @@ import html
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -318,14 +318,16 @@ def enqueue_notice(
         "priority": priority,
         "run_id": None,
         "alert_ids": "[]",
-        "subject": f"[kaizen] {subject}",
+        "subject": f"[{priority.upper()}] {subject}" if priority == "critical" else f"[kaizen] {subject}",
         "recipients": json.dumps(recipients),
         "body_text": text,
         "body_html": f"<pre>{html.escape(text)}</pre>",
         "created_at": now,
         "status": "skipped" if skip or not recipients else "pending",
         "attempts": 0,
-        "next_attempt_at": now,
+        # delivery runs on the wall clock (the alert sensor): a pipeline clock frozen ahead of it (a
+        # replay, the demo) must not hold the email back
+        "next_attempt_at": min(now, datetime.now(UTC).replace(tzinfo=None)),
         "last_error": skip or (None if recipients else "no recipients configured (alerts.recipients)"),
         "sent_at": None,
     }

@@ -141,9 +141,18 @@ class RolloutSettings(_Section):
     min_hours_per_step: float = Field(
         24, ge=0, le=24 * 28, description="Hours on a step before the next one."
     )
+    # 5, not 3: a market canary's guardrails with three markets a side rolled back 9.5% of harmless
+    # changes in bench/closed_loop.py (few clusters make robust errors too small); five keep it under 5%
     min_units_per_step: int = Field(
-        3, ge=1, le=10_000, description="Units on the change with data before the next step."
+        5,
+        ge=2,
+        le=10_000,
+        description="Units on the change with data before the next step; also the units a side that measure a guardrail.",
     )
+    max_running: int = Field(
+        2, ge=0, le=20,
+        description="Rollouts ramping, held or awaiting approval at once; a winner beyond it waits to ship.",
+    )  # fmt: skip
     approval_steps: list[float] = Field(
         default_factory=list,
         description="Steps (shares) that wait for kaizen rollout approve before they start.",

@@ -1108,10 +1108,11 @@ decision_log = sa.Table(
         "action",
         sa.String(24),
         nullable=False,
-        comment="start_experiment, ship, stop, inconclusive, invalid, freeze, unfreeze or undo",
+        comment="start_experiment, ship, stop, inconclusive, invalid; start_rollout, widen, advance, "
+        "await_approval, approve, pause, resume, complete, rollback; freeze, unfreeze or undo",
     ),
-    sa.Column("subject_kind", sa.String(16), nullable=False, comment="experiment or loop"),
-    sa.Column("subject_id", sa.String(96), nullable=False, comment="experiment id, or 'loop'"),
+    sa.Column("subject_kind", sa.String(16), nullable=False, comment="experiment, deployment or loop"),
+    sa.Column("subject_id", sa.String(96), nullable=False, comment="experiment or deployment id, or 'loop'"),
     sa.Column("parameter", sa.String(128), comment="config key the decision changes, if any"),
     sa.Column("before", sa.Text, comment="JSON: the value before (the config value for experiments)"),
     sa.Column("after", sa.Text, comment="JSON: the value after"),
@@ -1159,4 +1160,46 @@ deployments = sa.Table(
     sa.Column("ended_at", sa.DateTime, comment="completed or rolled back (UTC)"),
     sa.Column("last_look_at", sa.DateTime, comment="the rollout sensor's last look (UTC)"),
     _now_col("updated_at"),
+)
+
+# a look's exposure and decision repeat on each of its guardrail rows, so every row stands alone
+deployment_steps = sa.Table(
+    "deployment_steps",
+    metadata,
+    sa.Column("deployment_id", sa.String(96), primary_key=True, comment="the rollout looked at"),
+    sa.Column(
+        "look_at", sa.DateTime, primary_key=True, comment="when the look was taken (UTC, pipeline clock)"
+    ),
+    sa.Column(
+        "metric",
+        sa.String(64),
+        primary_key=True,
+        comment="guardrail metric ('-' when the unit kind has no guardrail)",
+    ),
+    sa.Column("step_index", sa.Integer, nullable=False, comment="the step looked at (0-based)"),
+    sa.Column("share", sa.Float, nullable=False, comment="the flag's allocation at the look"),
+    sa.Column("units_on_change", sa.Integer, nullable=False, comment="units on the change with data"),
+    sa.Column("units_in_control", sa.Integer, nullable=False, comment="units not on the change with data"),
+    sa.Column("estimate", sa.Float, comment="change - control on the guardrail"),
+    sa.Column("lower", sa.Float, comment="always-valid lower bound (two-sided at 2 x alpha)"),
+    sa.Column("upper", sa.Float, comment="always-valid upper bound (two-sided at 2 x alpha)"),
+    sa.Column(
+        "outcome",
+        sa.String(16),
+        comment="loses (harmed, Holm across the guardrails), neutral, wins or no_data",
+    ),
+    sa.Column("srm_p", sa.Float, nullable=False, comment="sample-ratio mismatch p-value against the share"),
+    sa.Column(
+        "action",
+        sa.String(16),
+        nullable=False,
+        comment="hold, advance, await_approval, complete or rollback",
+    ),
+    sa.Column("reason", sa.Text, nullable=False, comment="the evidence of the action, in words"),
+    sa.Column(
+        "applied",
+        sa.Boolean,
+        nullable=False,
+        comment="the action took effect (false: a person or another tick moved the rollout first)",
+    ),
 )

@@ -1,6 +1,6 @@
 """End to end on replayed demo runs (frozen clocks, real demo ingest, the real assets): recommendations
 become experiments, runs are assigned through flags, looks accumulate, the planted beneficial change
-ships and the planted harmful change is stopped.
+ships (handed to a rollout at its first step) and the planted harmful change is stopped.
 
 The demo world's planted truth (docs/experiments.md): ``demo.transient_error_rate`` of requests are
 answered 503 and succeed on retry, so waiting before a retry only costs time (lowering
@@ -25,6 +25,7 @@ from kaizen_pipeline.experiments.store import ExperimentStore
 from kaizen_pipeline.flags.store import FlagStore
 from kaizen_pipeline.ingest.assets import market_prices, polymarket_markets
 from kaizen_pipeline.kaizen.assets import kaizen_metrics, recommendations
+from kaizen_pipeline.loop.deployments import DeploymentStore
 from kaizen_pipeline.resources import build_resources, warehouse_for
 from kaizen_pipeline.settings import Settings, load_settings
 
@@ -112,8 +113,10 @@ def test_replayed_runs_ship_the_planted_winner_and_stop_the_planted_harm(
     assert "run_success_rate" in harm["decision_reason"]
 
     flags = FlagStore(wh)
-    shipped = flags.get(ids["faster_backoff"])
-    assert shipped.status == "active" and shipped.is_static and shipped.variants["treatment"] == 0.0
+    assert flags.get(ids["faster_backoff"]).status == "killed"  # retired: the winner's rollout carries it
+    rollout = DeploymentStore(wh).for_source(ids["faster_backoff"])
+    assert rollout is not None and (rollout["state"], rollout["step_index"]) == ("ramping", 0)
+    assert flags.get(rollout["flag_key"]).variants == {"change": 0.0}
     assert flags.get(ids["no_retries"]).status == "killed"
     assert at(monkeypatch, now).transport.max_retries == 5  # config untouched: the flag carries the change
     assignments = flags.assignments(ids["faster_backoff"])

@@ -1,6 +1,8 @@
 """End to end on replayed demo days with markets as the unit: two signal-threshold recommendations become
 experiments, markets are assigned through flags, daily looks accumulate on per-market P&L, the planted
-beneficial change ships and the planted harmful change is stopped.
+beneficial change ships and the planted harmful change is stopped. The winner is handed to a guarded
+rollout that ramps 5% -> 25% -> 100% of markets; a ``kaizen freeze`` at 25% holds it where it is, and the
+last step waits for ``kaizen rollout approve``.
 
 The planted truth (``MARKET_TRUTH_CONFIG``; docs/experiments.md; ``bench/ground_truth.py --weeks 5``): on a
 wide-spread book (fees 1% and slippage 2% a fill) that signals on every 2% move, the rule's gross edge is
@@ -18,51 +20,16 @@ import dagster as dg
 import pytest
 import yaml
 
-from kaizen_pipeline.experiments.assets import experiment_results, experiments
-from kaizen_pipeline.experiments.replay import INGEST, MARKET_TRUTH_CONFIG, SIGNALS, run_at
+from kaizen_pipeline.cli import main
+from kaizen_pipeline.experiments.replay import MARKET_LOOP_CONFIG, LoopReplay
 from kaizen_pipeline.experiments.store import ExperimentStore
 from kaizen_pipeline.flags.store import FlagStore
-from kaizen_pipeline.kaizen.assets import kaizen_metrics, recommendations
 from kaizen_pipeline.loop.control import DecisionLog
-from kaizen_pipeline.resources import warehouse_for
+from kaizen_pipeline.loop.deployments import DeploymentStore
 from kaizen_pipeline.settings import load_settings
 
-START = datetime(2026, 11, 20, 0, 5)
-CONFIG = {
-    **MARKET_TRUTH_CONFIG,
-    "experiments": {
-        "max_days": 14,
-        "min_units_per_arm": 10,
-        "pre_period_days": 5,
-        # dropping the hype filter is a step of 70, beyond the default autonomy: this user lets the loop try it
-        "autonomy": {
-            "signals.rvr_threshold": {"min": 1.0, "max": 10.0, "max_step": 1.5},
-            "signals.hype_threshold": {"min": 0.0, "max": 100.0, "max_step": 70.0},
-        },
-    },
-    "kaizen": {
-        "catalogue": [
-            {
-                "key": "volume_confirms",
-                "title": "Signal only when volume triples",
-                "target_metric": "backtest_sharpe",
-                "predicted_effect": 10.0,
-                "cost_hours": 0.5,
-                "parameter": "signals.rvr_threshold",
-                "proposed_value": "3.0",
-            },
-            {
-                "key": "drop_hype_filter",
-                "title": "Signal without waiting for hype",
-                "target_metric": "signals_per_day",
-                "predicted_effect": 60.0,
-                "cost_hours": 0.5,
-                "parameter": "signals.hype_threshold",
-                "proposed_value": "0",
-            },
-        ]  # fmt: skip
-    },
-}
+# MARKET_LOOP_CONFIG, and a person approves the step to every market
+CONFIG = {**MARKET_LOOP_CONFIG, "rollouts": {**MARKET_LOOP_CONFIG["rollouts"], "approval_steps": [1.0]}}
 
 
 @pytest.mark.slow
@@ -73,24 +40,58 @@ def test_replayed_days_ship_the_planted_winner_and_never_the_planted_harm(
     monkeypatch.setenv("KAIZEN_CONFIG", str(tmp_path / "config.yaml"))
     settings = load_settings()
     instance = dg.DagsterInstance.ephemeral()
-    now = START
-    run_at(settings, now, [*INGEST, *SIGNALS], instance)  # a week of posts and 8 days of prices
-    kaizen = run_at(settings, now, [kaizen_metrics, recommendations], instance)
-    assert kaizen.success
-    assert run_at(settings, now, [experiments], instance).success
-    wh = warehouse_for(settings.database.sqlalchemy_url())
+    replay = LoopReplay(settings, instance)
+    ids = replay.begin()
+    wh = replay.warehouse
     store = ExperimentStore(wh)
     drafted = store.frame().set_index("catalogue_key")
     assert set(drafted.index) == {"volume_confirms", "drop_hype_filter"}
     assert (drafted["status"] == "running").all(), drafted[["status", "decision_reason"]].to_string()
-    ids = drafted["experiment_id"].to_dict()
 
-    looks = 0
-    while store.frame("running").shape[0] and looks < CONFIG["experiments"]["max_days"]:
-        now += timedelta(days=1)
-        run_at(settings, now, [*INGEST, *SIGNALS], instance)
-        assert run_at(settings, now, [experiment_results], instance).success
-        looks += 1
+    rollouts = DeploymentStore(wh)
+    allocation: list[tuple[datetime, str, float]] = []  # (day, state, share of markets on the change)
+
+    def day() -> None:
+        """One replayed day; the CLI below runs on the same replayed clock."""
+        monkeypatch.setenv("KAIZEN_DEMO__FROZEN_NOW", (replay.now + timedelta(days=1)).isoformat() + "Z")
+        assert replay.day().success
+        rollout = replay.rollout_of("volume_confirms")
+        if rollout is not None:
+            flag = FlagStore(wh).get(rollout["flag_key"])
+            allocation.append(
+                (replay.now, rollout["state"], flag.allocation if flag.status == "active" else 0.0)
+            )
+
+    # daily until both experiments end and the winner's rollout finishes: 5% -> 25%, a freeze at 25% holds
+    # it for two days, the last step waits for a person
+    frozen_since: datetime | None = None
+    thawed = approved = False
+    for _ in range(30):
+        if replay.settled("volume_confirms"):
+            break
+        rollout = replay.rollout_of("volume_confirms")
+        if (
+            rollout is not None
+            and (rollout["step_index"], rollout["state"]) == (1, "ramping")
+            and not frozen_since
+        ):
+            assert main(["freeze", "--reason", "FOMC day", "--actor", "ana"]) == 0
+            frozen_since, held = (
+                replay.now,
+                (FlagStore(wh).get(rollout["flag_key"]).allocation, rollout["step_index"]),
+            )
+        elif frozen_since and not thawed and replay.now >= frozen_since + timedelta(days=2):
+            assert main(["unfreeze", "--reason", "over", "--actor", "ana"]) == 0
+            thawed = True
+        if rollout is not None and rollout["state"] == "awaiting_approval":
+            assert FlagStore(wh).get(rollout["flag_key"]).allocation == 0.25  # nothing moves before approval
+            assert main(["rollout", "approve", rollout["deployment_id"], "--reason", "numbers look right",
+                         "--actor", "bo"]) == 0  # fmt: skip
+            approved = True
+        day()
+        if frozen_since and not thawed:  # every flag stays where it is
+            after = rollouts.get(rollout["deployment_id"])
+            assert (FlagStore(wh).get(after["flag_key"]).allocation, after["step_index"]) == held
 
     final = store.frame().set_index("catalogue_key")
     winner, harm = final.loc["volume_confirms"], final.loc["drop_hype_filter"]
@@ -110,20 +111,44 @@ def test_replayed_days_ship_the_planted_winner_and_never_the_planted_harm(
             "decision_reason"
         ]
     flags = FlagStore(wh)
-    shipped = flags.get(ids["volume_confirms"])
-    assert shipped.status == "active" and shipped.is_static and shipped.variants["treatment"] == 3.0
+    assert flags.get(ids["volume_confirms"]).status == "killed"  # retired: its rollout's flag carries 3.0
     assert flags.get(ids["drop_hype_filter"]).status == "killed"
+    rollout = rollouts.for_source(ids["volume_confirms"])
+    assert rollout is not None and rollout["created_at"] == winner["ended_at"]
+    timeline = "\n".join(f"{t:%m-%d} {state:18} {share:.0%}" for t, state, share in allocation)
+    assert rollout["state"] == "complete", f"{rollout['reason']}\n{timeline}"
+    assert frozen_since and thawed and approved, timeline
+    shares = [share for _, _, share in allocation]
+    canary, *rest = sorted(set(shares))
+    assert 0.05 <= canary < 0.25 and rest == [0.25, 1.0] and shares == sorted(shares), timeline
+    widened = DecisionLog(wh).frame(subject_id=rollout["deployment_id"]).query("action == 'widen'")
+    assert canary == 0.05 or len(widened) == 1, timeline  # a canary too small for its gate is widened once
+    shipped = flags.get(rollout["flag_key"])
+    assert shipped.status == "active" and shipped.allocation == 1.0 and shipped.variants == {"change": 3.0}
+    on_change = flags.assignments(rollout["flag_key"])
+    assert on_change["unit_id"].nunique() == 50
     assignments = flags.assignments(ids["volume_confirms"])
     assert set(assignments["unit_kind"]) == {"market"}
     assert set(assignments["variant"]) == {"control", "treatment"}
     signals = wh.read_frame("SELECT market_id, variants FROM trading_signals WHERE variants IS NOT NULL")
-    assert signals["variants"].map(lambda v: ids["volume_confirms"] in json.loads(v)).any()
+    # signals are recomputed under the flags serving now: the rollout's variant is recorded on them
+    assert signals["variants"].map(lambda v: rollout["flag_key"] in json.loads(v)).any()
     logged = DecisionLog(wh).frame()
     by_loop = sorted(logged.loc[logged["actor"] == "kaizen-loop", "action"])
     assert by_loop == sorted(
-        ["start_experiment", "start_experiment", "ship", harm["decision"].replace("stop_guardrail", "stop")]
-    )
+        ["start_experiment", "start_experiment", "ship", harm["decision"].replace("stop_guardrail", "stop"),
+         "start_rollout", "advance", "await_approval", "complete", *(["widen"] if canary > 0.05 else [])]
+    ), by_loop  # fmt: skip
+    by_people = logged.loc[logged["actor"] != "kaizen-loop", ["actor", "action"]].values.tolist()
+    assert sorted(map(tuple, by_people)) == [("ana", "freeze"), ("ana", "unfreeze"), ("bo", "approve")]
     recorded = store.looks()
-    assert recorded["look_at"].nunique() == looks and {"primary", "guardrail"} <= set(recorded["role"])
+    assert {"primary", "guardrail"} <= set(recorded["role"])
     notices = wh.read_frame("SELECT subject FROM alert_outbox WHERE kind = 'notice'")["subject"].tolist()
     assert any("shipped" in s for s in notices) and len(notices) >= 2
+    # the dashboard: one change shipped, none rolled back, lead time from the recommendation to 100%
+    dashboard = instance.get_latest_materialization_event(dg.AssetKey("rollout_history"))
+    assert dashboard is not None and dashboard.asset_materialization is not None
+    figures = {k: v.value for k, v in dashboard.asset_materialization.metadata.items()}
+    assert (figures["shipped"], figures["rolled_back"], figures["change_failure_rate"]) == (1, 0, 0.0)
+    assert 10 <= figures["lead_time_days_median"] <= 20, figures  # recommended 11-20, on every market 12-04
+    assert str(figures["timeline"]).startswith("![rollout timeline](data:image/png;base64,")

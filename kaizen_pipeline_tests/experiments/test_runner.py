@@ -13,6 +13,8 @@ import pytest
 from kaizen_pipeline.experiments import runner
 from kaizen_pipeline.experiments.store import ExperimentNotFound, ExperimentStore, TransitionRefused
 from kaizen_pipeline.flags.store import FlagStore
+from kaizen_pipeline.loop.control import DecisionLog
+from kaizen_pipeline.loop.deployments import DeploymentStore
 from kaizen_pipeline.resources import SettingsResource
 from kaizen_pipeline.settings import Settings
 from kaizen_pipeline.warehouse import Warehouse
@@ -157,21 +159,49 @@ def _run_experiment(warehouse: Warehouse, settings: Settings, effect: float) -> 
     return results[-1]
 
 
-def test_a_winner_ships_its_flag_to_every_unit_and_sends_a_notice(
+def test_a_winner_is_handed_to_a_rollout_at_its_first_step_and_sends_a_notice(
     warehouse: Warehouse, settings: Settings
 ) -> None:
     result = _run_experiment(warehouse, settings, effect=0.01)
     assert result.decision is not None and result.decision.decision == "ship"
     row = ExperimentStore(warehouse).get(result.experiment_id)
     assert row["status"] == "shipped" and "pnl_per_market_day improved" in row["decision_reason"]
-    flag = FlagStore(warehouse).get(result.experiment_id)
-    assert flag.is_static and flag.weights["treatment"] == 1.0
-    assert SettingsResource.of(settings).for_unit("market", "m00").signals.rvr_threshold == 2.5
+    # the experiment's flag is retired; the rollout's flag serves 2.5 to the first 5% of markets
+    assert FlagStore(warehouse).get(result.experiment_id).status == "killed"
+    rollout = DeploymentStore(warehouse).for_source(result.experiment_id)
+    assert rollout is not None and rollout["state"] == "ramping" and rollout["step_index"] == 0
+    flag = FlagStore(warehouse).get(rollout["flag_key"])
+    assert flag.status == "active" and flag.allocation == 0.05 and flag.variants == {"change": 2.5}
+    on_change = [
+        m for m in MARKETS if SettingsResource.of(settings).for_unit("market", m).signals.rvr_threshold == 2.5
+    ]
+    assert 0 < len(on_change) < 10
     looks = ExperimentStore(warehouse).looks(result.experiment_id)
     assert set(looks["metric"]) == {"pnl_per_market_day", "drawdown"}
     assert (looks.loc[looks["metric"] == "pnl_per_market_day", "cuped_reduction"] > 0).any()
     outbox = warehouse.read_frame("SELECT kind, subject, body_text FROM alert_outbox")
     assert list(outbox["kind"]) == ["notice"] and "shipped" in outbox["subject"].iloc[0]
+    assert (
+        f"handed to rollout {rollout['deployment_id']}: 5% of units first, then 25% -> 100%"
+        in (outbox["body_text"].iloc[0])
+    )
+    actions = DecisionLog(warehouse).frame()["action"].tolist()
+    assert actions[:2] == ["start_rollout", "ship"]  # newest first
+
+
+def test_a_winner_waits_to_ship_while_rollouts_max_running_rollouts_ramp(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    busy = settings.model_copy(update={"rollouts": settings.rollouts.model_copy(update={"max_running": 1})})
+    DeploymentStore(warehouse).create(
+        busy, deployment_id="retries-by-hand", parameter="transport.max_retries", value=3, source="ana",
+        actor="ana", reason="fewer retries", now=NOW,
+    )  # fmt: skip
+    result = _run_experiment(warehouse, busy, effect=0.01)
+    assert result.decision is None and result.deferred is not None and result.deferred.decision == "ship"
+    assert "rollouts.max_running (1)" in str(result.deferred_because)
+    assert ExperimentStore(warehouse).get(result.experiment_id)["status"] == "running"
+    assert DeploymentStore(warehouse).for_source(result.experiment_id) is None
 
 
 def test_a_harmful_change_is_stopped_and_everyone_returns_to_control(

@@ -115,6 +115,14 @@ def test_cuped_removes_the_variance_the_pre_period_explains() -> None:
 
 def test_holm_and_bad_input() -> None:
     np.testing.assert_allclose(holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
+    # the written-out step-down equals statsmodels' reference implementation, ties and ones included
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(7)
+    for size in (1, 2, 3, 5, 8):
+        for _ in range(200):
+            p = rng.choice([rng.uniform(), 0.02, 0.5, 1.0], size=size) * rng.uniform(0.1, 1.0)
+            np.testing.assert_allclose(holm(p), multipletests(p, method="holm")[1], rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="each arm needs at least 2 units"):
         sequential_difference([1.0], [1.0, 2.0], alpha=ALPHA, n_star=10)
     with pytest.raises(ValueError, match="mde must be non-zero"):

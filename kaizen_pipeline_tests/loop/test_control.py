@@ -16,6 +16,7 @@ from kaizen_pipeline.experiments import runner
 from kaizen_pipeline.experiments.store import ExperimentStore
 from kaizen_pipeline.flags.store import FlagStore
 from kaizen_pipeline.loop.control import DecisionLog, LoopControl, OverrideRefused
+from kaizen_pipeline.loop.deployments import DeploymentStore
 from kaizen_pipeline.loop.undo import undo
 from kaizen_pipeline.resources import SettingsResource
 from kaizen_pipeline.settings import Settings
@@ -99,7 +100,9 @@ def test_a_freeze_holds_decisions_and_starts_until_it_is_lifted(
     assert result.decision is not None and result.decision.decision == "ship"
     assert runner.auto_start(warehouse, settings, now=NOW + timedelta(days=20)).started == [second]
     actions = DecisionLog(warehouse).frame()[["action", "actor", "subject_id"]].values.tolist()
-    assert actions[:2] == [["start_experiment", "kaizen-loop", second], ["ship", "kaizen-loop", exp_id]]
+    rollout = runner.rollout_id(exp_id)
+    assert actions[:3] == [["start_experiment", "kaizen-loop", second], ["start_rollout", "kaizen-loop", rollout],
+                           ["ship", "kaizen-loop", exp_id]]  # fmt: skip
     assert ["start_experiment", "ana", exp_id] in actions
 
 
@@ -135,8 +138,11 @@ def test_undo_takes_back_a_start_or_a_ship_once_and_refuses_what_changed_nothing
     log = DecisionLog(warehouse)
     ship = log.frame(subject_id=exp_id).iloc[0]
     assert ship["action"] == "ship" and ship["actor"] == "kaizen-loop"
+    rollout = DeploymentStore(warehouse).for_source(exp_id)
+    assert rollout is not None and rollout["state"] == "ramping"
     resource = SettingsResource.of(settings)
-    assert resource.for_unit("market", "m00").signals.rvr_threshold == 2.5
+    on_change = [m for m in MARKETS if resource.for_unit("market", m).signals.rvr_threshold == 2.5]
+    assert on_change  # the rollout's first step
 
     outcomes: list[str] = []
 
@@ -153,8 +159,10 @@ def test_undo_takes_back_a_start_or_a_ship_once_and_refuses_what_changed_nothing
     for t in threads:
         t.join()
     assert outcomes.count("undone") == 1, outcomes
-    assert FlagStore(warehouse).get(exp_id).status == "killed"
-    assert SettingsResource.of(settings).for_unit("market", "m00").signals.rvr_threshold == 2.0
+    assert all("already" in o for o in outcomes if o != "undone"), outcomes
+    assert DeploymentStore(warehouse).get(rollout["deployment_id"])["state"] == "rolled_back"
+    assert FlagStore(warehouse).get(rollout["flag_key"]).status == "killed"
+    assert SettingsResource.of(settings).for_unit("market", on_change[0]).signals.rvr_threshold == 2.0
     entries = log.frame(subject_id=exp_id)
     assert entries.iloc[0]["action"] == "undo" and entries.iloc[0]["undo_of"] == ship["decision_id"]
     assert entries.set_index("decision_id").loc[ship["decision_id"], "undone_by"] == "bo"

@@ -14,10 +14,11 @@ from kaizen_pipeline.cli import main
 from kaizen_pipeline.experiments.analysis import MetricLook
 from kaizen_pipeline.experiments.runner import UnitData
 from kaizen_pipeline.experiments.store import TransitionRefused
+from kaizen_pipeline.flags.bucketing import Split
 from kaizen_pipeline.flags.store import FlagStore
 from kaizen_pipeline.loop.control import DecisionLog
 from kaizen_pipeline.loop.deployments import DeploymentNotFound, DeploymentStore
-from kaizen_pipeline.loop.rollout import Gates, step_action
+from kaizen_pipeline.loop.rollout import Gates, canary_allocation, step_action
 from kaizen_pipeline.loop.runner import look_at_rollouts
 from kaizen_pipeline.resources import SettingsResource
 from kaizen_pipeline.settings import Settings
@@ -62,6 +63,22 @@ def test_each_look_holds_rolls_back_or_moves_in_its_order() -> None:
                          units_on_change=5, guardrails=[_guardrail("loses")], srm_p=0.5, srm_threshold=0.001,
                          gates=GATES).reason  # fmt: skip
     assert reason.startswith("guardrail harmed at 5%: pnl_per_market_day -0.01")
+    assert _act(allocation=0.05, canary=0.062) == "widen:None"  # before the hours and the unit gates
+    assert _act(allocation=0.05, canary=0.062, guardrails=[_guardrail("loses")]) == "rollback:None"
+    assert _act(allocation=0.062, canary=0.062) == "advance:1"
+
+
+def test_a_canary_too_small_for_its_gate_is_widened_to_exactly_the_units_it_needs() -> None:
+    fifty = [f"0x{i:04x}" for i in range(50)]
+    salts = [f"rollout:r{i}" for i in range(200)]
+    for salt in salts:
+        split = Split(salt, canary_allocation(0.05, salt, fifty, 2), {"change": 1.0})
+        on = sum(split.included(m) for m in fifty)
+        at_share = sum(Split(salt, 0.05, {"change": 1.0}).included(m) for m in fifty)
+        assert on == max(at_share, 2)  # widened to exactly two, never narrowed
+    assert canary_allocation(0.05, "rollout:x", [], 3) == 0.05  # runs: the units are not known ahead
+    few = canary_allocation(0.05, "rollout:x", fifty[:2], 3)  # fewer units than the gate: all of them
+    assert all(Split("rollout:x", few, {"change": 1.0}).included(m) for m in fifty[:2])
 
 
 def _share_on_change(settings: Settings, flag_key: str) -> tuple[float, set[str]]:
@@ -163,6 +180,23 @@ def test_approvals_gate_their_steps_and_unknown_or_finished_rollouts_say_so(
     with pytest.raises(ValueError, match="value: signals.rvr_threshold is already 2.0"):
         store.create(settings, deployment_id="same", parameter="signals.rvr_threshold", value="2.0",
                      source="person", actor="ana", reason="x", now=NOW)  # fmt: skip
+
+
+def test_a_complete_rollout_is_taken_back_only_by_an_undo_and_a_rolled_back_one_never_returns(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    store = DeploymentStore(warehouse)
+    store.create(settings, deployment_id="rvr-3", parameter="signals.rvr_threshold", value=3.0, source="person",
+                 actor="ana", reason="stricter", now=NOW)  # fmt: skip
+    for step in range(3):  # 5% -> 25% -> 100%, then complete
+        store.advance(settings, "rvr-3", from_step=step, actor="kaizen-loop", reason="gates met", now=NOW)
+    assert store.get("rvr-3")["state"] == "complete" and _share_on_change(settings, "rvr-3")[0] == 1.0
+    with pytest.raises(TransitionRefused, match="is complete at step 3; rollback needs"):
+        store.rollback(settings, "rvr-3", actor="ana", reason="x", now=NOW)
+    store.rollback(settings, "rvr-3", actor="ana", reason="undo of the ship", now=NOW, finished_too=True)
+    assert store.get("rvr-3")["state"] == "rolled_back" and _share_on_change(settings, "rvr-3")[0] == 0.0
+    with pytest.raises(TransitionRefused, match="is rolled_back"):
+        store.rollback(settings, "rvr-3", actor="ana", reason="again", now=NOW, finished_too=True)
 
 
 def _market_days(effect: dict[str, float], start: datetime, days: int, seed: int) -> UnitData:

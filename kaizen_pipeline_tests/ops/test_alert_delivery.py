@@ -16,7 +16,7 @@ from kaizen_pipeline.ops.redact import secret_values
 from kaizen_pipeline.settings import Settings, load_settings
 from kaizen_pipeline.warehouse import Warehouse
 from kaizen_pipeline.warehouse.schema import alert_outbox
-from kaizen_pipeline_tests.ops.conftest import SMTP_PASSWORD, SMTP_USER, SmtpServer
+from kaizen_pipeline_tests.smtp import SMTP_PASSWORD, SMTP_USER, SmtpServer
 
 T0 = datetime(2026, 3, 1, 12, 0)
 

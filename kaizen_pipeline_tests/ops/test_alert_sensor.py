@@ -11,7 +11,7 @@ from kaizen_pipeline.ops.sensors import build_alert_sensor
 from kaizen_pipeline.resources import SettingsResource, WarehouseResource
 from kaizen_pipeline.settings import Settings
 from kaizen_pipeline.warehouse import Warehouse
-from kaizen_pipeline_tests.ops.conftest import SMTP_PASSWORD, SmtpServer
+from kaizen_pipeline_tests.smtp import SMTP_PASSWORD, SmtpServer
 
 STATE = {"failing": True}
 LEAKY = "tok-9f8e7d6c5b4a"

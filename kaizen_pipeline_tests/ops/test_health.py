@@ -18,7 +18,7 @@ from kaizen_pipeline.resources import build_resources
 from kaizen_pipeline.settings import Settings, load_settings
 from kaizen_pipeline.warehouse import Warehouse, utcnow
 from kaizen_pipeline.warehouse.backup.sqlite import backup_sqlite, sqlite_path
-from kaizen_pipeline_tests.ops.conftest import SmtpServer, free_port
+from kaizen_pipeline_tests.smtp import SmtpServer, free_port
 
 GB = 1024**3
 BEARER = "x-bearer-Secret-123456"
