@@ -179,7 +179,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--evidence", action="store_true", help="also print each decision's evidence")
     p.set_defaults(func=_decisions)
     sub = p.add_subparsers(dest="decisions_command")
-    u = sub.add_parser("undo", help="take back one decision (start, ship, freeze, unfreeze)")
+    u = sub.add_parser(
+        "undo",
+        help="take back one decision (a start, ship, freeze or unfreeze; a rollout's start or last move)",
+    )
     u.add_argument("id", type=int)
     u.add_argument("--reason", required=True, help="why (kept in decision_log)")
     u.add_argument("--actor", default=actor, help="who undoes it (default: the login name)")

@@ -216,6 +216,18 @@ class DeploymentStore:
         return self.move(settings, deployment_id, expected=["ramping"], to="ramping", action="widen", actor=actor,
                          reason=reason, now=now, from_step=from_step, allocation=allocation)  # fmt: skip
 
+    def step_back(self, settings: Any, deployment_id: str, *, undo_of: str, actor: str, reason: str,
+                  now: datetime) -> dict[str, Any]:  # fmt: skip
+        """Take back the last advance or completion (the step before, held) or widening (the step's own
+        share, held): a person's undo; the rollout waits for kaizen rollout resume."""
+        row = self.get(deployment_id)
+        steps = json.loads(row["steps"])
+        step = row["step_index"]
+        to_step = step if undo_of == "widen" else max(step - 1, 0)
+        return self.move(settings, deployment_id, expected=["ramping", "held", "awaiting_approval", "complete"],
+                         to="held", action="step_back", actor=actor, reason=reason, now=now, from_step=step,
+                         to_step=to_step, allocation=steps[to_step])  # fmt: skip
+
     def await_approval(self, settings: Any, deployment_id: str, *, from_step: int, actor: str, reason: str,
                        now: datetime) -> dict[str, Any]:  # fmt: skip
         return self.move(settings, deployment_id, expected=["ramping"], to="awaiting_approval",

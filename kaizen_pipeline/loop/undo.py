@@ -4,6 +4,11 @@
 - ``ship``: the rollout the winner was handed to is rolled back, whatever step it reached (complete
   included: undo is the one way to take back a finished change), so every unit is back on the config
   value; the experiment keeps its record;
+- ``start_rollout``: the rollout is rolled back;
+- ``advance``, ``complete``, ``widen`` (the rollout's last move only): the rollout steps back to the
+  step (or the share) before, and is held until ``kaizen rollout resume``;
+- ``rollback`` and ``await_approval``: refused (a rolled-back change never comes back by itself; an
+  approval asked by config is given with ``kaizen rollout approve``);
 - ``freeze`` / ``unfreeze``: the opposite is applied;
 - ``stop``, ``inconclusive``, ``invalid``: refused, since those ended on the control (their flag was
   killed) and changed nothing to take back; a new experiment tests the change again.
@@ -24,7 +29,12 @@ from kaizen_pipeline.loop.control import DecisionLog, LoggedDecision, LoopContro
 from kaizen_pipeline.loop.deployments import DeploymentStore
 from kaizen_pipeline.warehouse import Warehouse
 
-UNDOABLE = ("start_experiment", "ship", "freeze", "unfreeze")
+UNDOABLE = ("start_experiment", "ship", "freeze", "unfreeze", "start_rollout", "widen", "advance", "complete")
+# what undoing these would mean, and so why it is refused
+REFUSED = {
+    "rollback": "a rolled-back change never comes back by itself; kaizen rollout start rolls it out anew",
+    "await_approval": "the approval was asked by config (rollouts.approval_*); kaizen rollout approve lets it on",
+}
 
 
 def undo(
@@ -40,6 +50,8 @@ def undo(
             f"decision {decision_id} was already undone at {entry['undone_at']:%Y-%m-%d %H:%M} by {entry['undone_by']}"
         )
     action, subject = entry["action"], entry["subject_id"]
+    if action in REFUSED:
+        raise OverrideRefused(f"decision {decision_id} ({action} {subject}): {REFUSED[action]}")
     if action not in UNDOABLE:
         raise OverrideRefused(
             f"decision {decision_id} ({action} {subject}) ended on the control and changed nothing to undo; "
@@ -66,6 +78,25 @@ def undo(
             raise OverrideRefused(
                 f"rollout {rollout['deployment_id']} of experiment {subject} is already rolled back"
             ) from None
+    elif action == "start_rollout":
+        try:
+            DeploymentStore(wh).rollback(
+                settings, subject, actor=actor, reason=why, now=now, finished_too=True
+            )
+        except TransitionRefused:
+            raise OverrideRefused(f"rollout {subject} is already rolled back") from None
+    elif action in ("widen", "advance", "complete"):
+        newest = log.frame(subject_id=subject)
+        newest = newest[newest["action"] != "undo"]
+        if int(newest.iloc[0]["decision_id"]) != decision_id:
+            raise OverrideRefused(
+                f"decision {decision_id} ({action} {subject}) is not the rollout's last move "
+                f"({newest.iloc[0]['action']} is): undo that first, or kaizen rollout rollback"
+            )
+        try:
+            DeploymentStore(wh).step_back(settings, subject, undo_of=action, actor=actor, reason=why, now=now)
+        except TransitionRefused as exc:
+            raise OverrideRefused(str(exc)) from None
     elif action == "freeze":
         LoopControl(wh).unfreeze(actor=actor, reason=why, now=now)
     else:

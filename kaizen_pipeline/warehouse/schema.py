@@ -1109,7 +1109,7 @@ decision_log = sa.Table(
         sa.String(24),
         nullable=False,
         comment="start_experiment, ship, stop, inconclusive, invalid; start_rollout, widen, advance, "
-        "await_approval, approve, pause, resume, complete, rollback; freeze, unfreeze or undo",
+        "await_approval, approve, pause, resume, complete, rollback, step_back; freeze, unfreeze or undo",
     ),
     sa.Column("subject_kind", sa.String(16), nullable=False, comment="experiment, deployment or loop"),
     sa.Column("subject_id", sa.String(96), nullable=False, comment="experiment or deployment id, or 'loop'"),

@@ -16,10 +16,11 @@ from kaizen_pipeline.experiments.runner import UnitData
 from kaizen_pipeline.experiments.store import TransitionRefused
 from kaizen_pipeline.flags.bucketing import Split
 from kaizen_pipeline.flags.store import FlagStore
-from kaizen_pipeline.loop.control import DecisionLog
+from kaizen_pipeline.loop.control import DecisionLog, OverrideRefused
 from kaizen_pipeline.loop.deployments import DeploymentNotFound, DeploymentStore
 from kaizen_pipeline.loop.rollout import Gates, canary_allocation, step_action
 from kaizen_pipeline.loop.runner import look_at_rollouts
+from kaizen_pipeline.loop.undo import undo
 from kaizen_pipeline.resources import SettingsResource
 from kaizen_pipeline.settings import Settings
 from kaizen_pipeline.warehouse import Warehouse
@@ -292,3 +293,32 @@ def test_the_rollout_cli_starts_lists_and_overrides_with_one_line_errors(
     assert "rolled_back at step 1 of 3" in shown and "pause           by bo: earnings" in shown
     assert main(["rollout", "resume", "nope", "--reason", "x"]) == 1
     assert "no deployment 'nope'" in capsys.readouterr().err
+
+
+def test_undo_steps_a_rollout_back_once_and_refuses_what_cannot_come_back(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    store = DeploymentStore(warehouse)
+    store.create(settings, deployment_id="rvr-25", parameter="signals.rvr_threshold", value=2.5, source="person",
+                 actor="ana", reason="volume confirms", now=NOW)  # fmt: skip
+    store.advance(settings, "rvr-25", from_step=0, actor="kaizen-loop", reason="gates met", now=NOW)
+    store.advance(settings, "rvr-25", from_step=1, actor="kaizen-loop", reason="gates met", now=NOW)
+    log = DecisionLog(warehouse)
+    moves = log.frame(subject_id="rvr-25")
+    first, last = (int(moves.query("action == 'advance'")["decision_id"].iloc[i]) for i in (-1, 0))
+    with pytest.raises(OverrideRefused, match="is not the rollout's last move"):
+        undo(warehouse, settings, first, actor="bo", reason="too fast", now=NOW)
+    undo(warehouse, settings, last, actor="bo", reason="too fast", now=NOW)
+    back = store.get("rvr-25")
+    assert (back["state"], back["step_index"]) == ("held", 1)
+    assert _share_on_change(settings, "rvr-25")[0] == pytest.approx(0.25, abs=0.12)  # 100% -> 25% again
+    with pytest.raises(OverrideRefused, match="already undone"):
+        undo(warehouse, settings, last, actor="bo", reason="again", now=NOW)
+    store.resume(settings, "rvr-25", actor="bo", reason="go on", now=NOW)
+    store.rollback(settings, "rvr-25", actor="kaizen-loop", reason="guardrail harmed", now=NOW)
+    rolled = int(log.frame(subject_id="rvr-25").query("action == 'rollback'")["decision_id"].iloc[0])
+    with pytest.raises(OverrideRefused, match="never comes back by itself"):
+        undo(warehouse, settings, rolled, actor="bo", reason="x", now=NOW)
+    started = int(log.frame(subject_id="rvr-25").query("action == 'start_rollout'")["decision_id"].iloc[0])
+    with pytest.raises(OverrideRefused, match="already rolled back"):
+        undo(warehouse, settings, started, actor="bo", reason="x", now=NOW)
