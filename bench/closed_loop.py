@@ -1,7 +1,7 @@
 """Benchmark: guarded rollouts on simulated units, through the real rollout code path.
 
 Each simulation is one rollout on a fresh SQLite warehouse: ``DeploymentStore.create`` starts it with
-the default ``rollouts`` settings (5% -> 25% -> 100%, 24 h a step, 3 units on the change with data),
+the default ``rollouts`` settings (5% -> 25% -> 100%, 24 h a step, 5 units on the change with data),
 units are assigned by the rollout's flag through ``SettingsResource.resolve_units`` (which records
 their first exposures, as the ingest and research runs do), and ``look_at_rollouts`` looks every
 ``experiments.look_interval_hours`` (the ``rollouts_due`` condition of the sensor), with the default
