@@ -5,6 +5,7 @@ The base records are the captured responses in ``<repo>/../shared/api-samples`` 
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -120,8 +121,10 @@ def mutated(draw: st.DrawFn, records: list[Any]) -> list[Any]:
         i = draw(st.integers(0, len(out) - 1))
         record = out[i]
         op = draw(st.sampled_from(["set", "set", "set", "delete", "nest", "replace"]))
+        # copies: sampled_from hands out the same objects, and editing a shared one could make a cycle that
+        # no JSON answer can hold (a record set to {"nested": 1}, then its field set to that same dict)
         if op == "replace" or not isinstance(record, dict) or not record:
-            out[i] = draw(hostile_values)
+            out[i] = copy.deepcopy(draw(hostile_values))
             continue
         key = draw(st.sampled_from(sorted(record)))
         if op == "delete":
@@ -131,7 +134,7 @@ def mutated(draw: st.DrawFn, records: list[Any]) -> list[Any]:
                 st.sampled_from([[record[key]], {"value": record[key]}, json.dumps(record[key])])
             )
         else:
-            record[key] = draw(hostile_values)
+            record[key] = copy.deepcopy(draw(hostile_values))
     return out
 
 
