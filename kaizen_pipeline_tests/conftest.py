@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from kaizen_pipeline.settings import Settings, load_settings
 from kaizen_pipeline.warehouse import Warehouse
 from kaizen_pipeline.warehouse.schema import metadata
+from kaizen_pipeline_tests.smtp import SmtpServer
 
 POSTGRES_ENV = "KAIZEN_TEST_POSTGRES_URL"
 # Read at import: the autouse kaizen_env fixture clears KAIZEN_* variables before each test runs.
@@ -81,3 +82,12 @@ def any_warehouse(request: pytest.FixtureRequest, settings: Settings) -> Iterato
     wh = Warehouse(url)
     yield wh
     wh.dispose()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 with AUTH, for the tests that send email."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -62,14 +61,6 @@ INGEST = dg.define_asset_job("ingest_runs", selection=[polymarket_markets, marke
 def at(monkeypatch: pytest.MonkeyPatch, now: datetime) -> Settings:
     monkeypatch.setenv("KAIZEN_DEMO__FROZEN_NOW", now.isoformat() + "Z")
     return load_settings()
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 class Replay:

@@ -5,20 +5,10 @@ The server itself lives in kaizen_pipeline_tests/smtp.py (the end-to-end tests u
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from kaizen_pipeline.settings import Settings, load_settings
 from kaizen_pipeline_tests.smtp import AUTH_WITHOUT_TLS_WARNING, SmtpServer, point_alerts_at
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
