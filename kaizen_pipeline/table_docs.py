@@ -25,11 +25,14 @@ ASSET_TABLES: Mapping[str, tuple[str, ...]] = {
     "market_prices": ("price_points", *INGEST_RUN_TABLES),
     "trade_volumes": ("trade_volumes", *INGEST_RUN_TABLES),
     "tweets": ("tweets", "tweet_authors", "tweet_mentions", "x_search_state", *INGEST_RUN_TABLES),
+    "order_books": ("order_book_snapshots", *INGEST_RUN_TABLES),
+    "whale_trades": ("whale_trades", *INGEST_RUN_TABLES),
     # research
     "hype_scores": ("hype_scores",),
     "market_features": ("market_features",),
     "hype_price_correlations": ("hype_price_correlations",),
-    "trading_signals": ("trading_signals",),
+    "trading_signals": ("trading_signals", "hype_lead_estimates"),
+    "signal_calibration": ("signal_calibration",),
     "risk_state": ("risk_state",),
     "portfolio_allocation": ("portfolio_allocation",),
     # backtest
@@ -38,6 +41,9 @@ ASSET_TABLES: Mapping[str, tuple[str, ...]] = {
     "stress_tests": ("stress_tests",),
     "sensitivity_analysis": ("sensitivity_analysis",),
     "walk_forward": ("walk_forward",),
+    "parameter_tuning": ("parameter_tuning", "tuning_trials", "tuning_proposals"),
+    "trade_journal": ("trade_journal",),
+    "performance_attribution": ("performance_attribution",),
     # flags and experiments
     "feature_flags": ("feature_flags", "flag_changes", "flag_assignments"),
     "experiments": ("experiments", "decision_log", "loop_state"),

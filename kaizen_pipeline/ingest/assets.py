@@ -10,9 +10,11 @@ from kaizen_pipeline.ingest.collect import (
     Collector,
     CollectResult,
     collect_markets,
+    collect_order_books,
     collect_prices,
     collect_trade_volumes,
     collect_tweets,
+    collect_whale_trades,
     run_collection,
 )
 from kaizen_pipeline.ops.logs import install_log_redaction
@@ -153,4 +155,30 @@ def tweets(
     return _materialize(context, collect_tweets, warehouse, settings)
 
 
-INGEST_ASSETS = [polymarket_markets, market_prices, trade_volumes, tweets]
+@dg.asset(
+    group_name=GROUP,
+    kinds={"polymarket"},
+    deps=[polymarket_markets],
+    check_specs=[flags_evaluated_spec("order_books")],
+)
+def order_books(
+    context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
+) -> dg.MaterializeResult:
+    """CLOB order books of both outcome tokens of every tracked market, one snapshot per token and book time."""
+    return _materialize(context, collect_order_books, warehouse, settings)
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"polymarket"},
+    deps=[polymarket_markets],
+    check_specs=[flags_evaluated_spec("whale_trades")],
+)
+def whale_trades(
+    context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
+) -> dg.MaterializeResult:
+    """Large trades (at least data_collection.whale_trade_usd) of every tracked market, one row per fill."""
+    return _materialize(context, collect_whale_trades, warehouse, settings)
+
+
+INGEST_ASSETS = [polymarket_markets, market_prices, trade_volumes, tweets, order_books, whale_trades]

@@ -8,7 +8,7 @@ import dagster as dg
 
 from kaizen_pipeline.clock import pipeline_now
 from kaizen_pipeline.ingest import quality
-from kaizen_pipeline.ingest.assets import market_prices, polymarket_markets, tweets
+from kaizen_pipeline.ingest.assets import market_prices, order_books, polymarket_markets, tweets
 from kaizen_pipeline.ingest.quality import QualityResult
 from kaizen_pipeline.reporting import markdown_table
 from kaizen_pipeline.resources import SettingsResource, WarehouseResource
@@ -138,6 +138,38 @@ def tweets_within_window(warehouse: WarehouseResource, settings: SettingsResourc
     )
 
 
+@dg.asset_check(asset=order_books)
+def crossed_order_books(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """No token's newest order book is crossed (best bid at or above best ask): such a book is stale or corrupt."""
+    return _result(
+        quality.crossed_books(warehouse.get()),
+        dg.AssetCheckSeverity.WARN,
+        "best bid below best ask in every token's newest book",
+    )
+
+
+@dg.asset_check(asset=order_books)
+def empty_order_books(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Every token's newest order book has bids and asks; a one-sided book has no mid and no spread."""
+    return _result(
+        quality.empty_books(warehouse.get()),
+        dg.AssetCheckSeverity.WARN,
+        "bids and asks in every token's newest book",
+    )
+
+
+@dg.asset_check(asset=order_books)
+def stale_order_books(warehouse: WarehouseResource, settings: SettingsResource) -> dg.AssetCheckResult:
+    """Every tracked token has an order book at most quality.book_stale_after_minutes old."""
+    s = settings.get()
+    limit = s.quality.book_stale_after_minutes
+    return _result(
+        quality.stale_books(warehouse.get(), pipeline_now(s), limit),
+        dg.AssetCheckSeverity.WARN,
+        f"newest book of every tracked token within {limit:g} min",
+    )
+
+
 INGEST_CHECKS = [
     prices_in_unit_interval,
     binary_prices_sum_to_one,
@@ -148,4 +180,7 @@ INGEST_CHECKS = [
     market_snapshot_fresh,
     no_duplicate_keys,
     tweets_within_window,
+    crossed_order_books,
+    empty_order_books,
+    stale_order_books,
 ]

@@ -15,6 +15,7 @@ import httpx
 
 from kaizen_pipeline.ingest.parsers import (
     GammaMarket,
+    OrderBook,
     PriceHistory,
     Reject,
     Trade,
@@ -35,6 +36,8 @@ from kaizen_pipeline.settings import Settings
 
 GAMMA_MARKETS = "gamma:/markets/keyset"
 CLOB_PRICES_HISTORY = "clob:/prices-history"
+CLOB_BOOK = "clob:/book"
+CLOB_BOOKS = "clob:/books"
 DATA_TRADES = "data:/trades"
 X_SEARCH_RECENT = "x:/2/tweets/search/recent"
 
@@ -89,7 +92,7 @@ class GammaClient:
 
 
 class ClobClient:
-    """CLOB ``GET /prices-history`` for one outcome token, from ``start_ts`` (incremental)."""
+    """CLOB ``GET /prices-history`` for one outcome token (incremental), and order books (``/books``, ``/book``)."""
 
     def __init__(self, transport: Transport, base_url: str, fidelity_minutes: int) -> None:
         self.transport = transport
@@ -108,6 +111,36 @@ class ClobClient:
                 CLOB_PRICES_HISTORY, f"token {token_id}: expected an object with a 'history' array"
             )
         return parse_price_history(data["history"], CLOB_PRICES_HISTORY, token_id, start_ts, end_ts)
+
+    async def books(self, token_ids: list[str]) -> tuple[list[OrderBook], list[Reject]]:
+        """CLOB ``POST /books``: the books of a batch of tokens (a token without a book is left out)."""
+        data, _ = await self.transport.post_json(
+            CLOB_BOOKS, f"{self.base_url}/books", [{"token_id": t} for t in token_ids]
+        )
+        if not isinstance(data, list):
+            raise ApiError(CLOB_BOOKS, f"{len(token_ids)} tokens: expected a JSON array of books")
+        books, rejects = parse_records(OrderBook, data, CLOB_BOOKS, "asset_id")
+        requested = set(token_ids)
+        for book in books:
+            if book.asset_id not in requested:
+                reason = "asset_id: not one of the requested tokens"
+                rejects.append(Reject(CLOB_BOOKS, book.asset_id, reason, book.model_dump(by_alias=True)))
+        return [b for b in books if b.asset_id in requested], rejects
+
+    async def book(self, token_id: str) -> OrderBook | Reject | None:
+        """CLOB ``GET /book`` of one token; None when the CLOB has no book for it (HTTP 404)."""
+        try:
+            data, _ = await self.transport.get_json(
+                CLOB_BOOK, f"{self.base_url}/book", {"token_id": token_id}
+            )
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        parsed = parse_record(OrderBook, data, CLOB_BOOK, "asset_id")
+        if isinstance(parsed, OrderBook) and parsed.asset_id != token_id:
+            return Reject(CLOB_BOOK, parsed.asset_id, f"asset_id: asked for token {token_id}", data)
+        return parsed
 
 
 @dataclass
@@ -129,12 +162,30 @@ class DataApiClient:
         self.page_size = page_size
         self.max_pages = max_pages
 
-    async def trades_since(self, condition_id: str, since_ts: int) -> TradesResult:
+    async def trades_since(
+        self,
+        condition_id: str,
+        since_ts: int,
+        *,
+        min_usd: float | None = None,
+        model: type[Trade] = Trade,
+    ) -> TradesResult:
+        """Fills of one market back to ``since_ts``; with ``min_usd`` only fills of at least that many USD.
+
+        ``min_usd`` is the Data API's cash filter (``filterType=CASH&filterAmount=``); fills below it
+        that a server sends anyway are dropped here too, so the result never depends on the server.
+        """
         result = TradesResult()
         seen: set[tuple[Any, ...]] = set()
         previous_page: list[Any] | None = None
         for page in range(self.max_pages):
-            params = {"market": condition_id, "limit": self.page_size, "offset": page * self.page_size}
+            params: dict[str, Any] = {
+                "market": condition_id,
+                "limit": self.page_size,
+                "offset": page * self.page_size,
+            }
+            if min_usd is not None:
+                params |= {"filterType": "CASH", "filterAmount": min_usd}
             data, _ = await self.transport.get_json(DATA_TRADES, f"{self.base_url}/trades", params)
             if not isinstance(data, list):
                 raise ApiError(DATA_TRADES, f"market {condition_id}: expected a JSON array of trades")
@@ -146,7 +197,7 @@ class DataApiClient:
                 )
                 break
             previous_page = data
-            trades, rejects = parse_records(Trade, data, DATA_TRADES, "transactionHash")
+            trades, rejects = parse_records(model, data, DATA_TRADES, "transactionHash")
             result.rejects.extend(rejects)
             oldest = None
             for parsed in trades:
@@ -155,6 +206,8 @@ class DataApiClient:
                     result.duplicates += 1
                     continue
                 seen.add(parsed.identity)
+                if min_usd is not None and parsed.size * parsed.price < min_usd:
+                    continue
                 if parsed.timestamp >= since_ts:
                     result.trades.append(parsed)
             if len(data) < self.page_size or (oldest is not None and oldest < since_ts):
@@ -302,6 +355,8 @@ class IngestClients:
         limiters = {
             GAMMA_MARKETS: SlidingWindowRateLimiter(s.polymarket.markets_rate_limit, 10.0),
             CLOB_PRICES_HISTORY: SlidingWindowRateLimiter(s.polymarket.prices_history_rate_limit, 10.0),
+            CLOB_BOOK: SlidingWindowRateLimiter(s.polymarket.book_rate_limit, 10.0),
+            CLOB_BOOKS: SlidingWindowRateLimiter(s.polymarket.books_rate_limit, 10.0),
             DATA_TRADES: SlidingWindowRateLimiter(s.polymarket.trades_rate_limit, 10.0),
             X_SEARCH_RECENT: SlidingWindowRateLimiter(s.twitter.rate_limit, 900.0),
         }

@@ -27,7 +27,7 @@ from kaizen_pipeline.ingest.clients import (
     build_clients,
     x_start_time,
 )
-from kaizen_pipeline.ingest.parsers import CONFLICT_REASON, Reject
+from kaizen_pipeline.ingest.parsers import CONFLICT_REASON, LargeTrade, OrderBook, Reject
 from kaizen_pipeline.ingest.queries import keyword_query, market_search_query
 from kaizen_pipeline.ingest.transport import ApiError, CallStats, gather_bounded
 from kaizen_pipeline.settings import Settings
@@ -36,12 +36,14 @@ from kaizen_pipeline.warehouse.schema import (
     ingestion_runs,
     market_outcomes,
     market_snapshots,
+    order_book_snapshots,
     price_points,
     rejected_records,
     trade_volumes,
     tweet_authors,
     tweet_mentions,
     tweets,
+    whale_trades,
     x_search_state,
 )
 
@@ -262,6 +264,135 @@ async def collect_trade_volumes(
         result.degraded = True
         result.degraded_reason = f"{len(warnings)} markets: {warnings[0]}"
         result.details["pagination_warning"] = warnings[0]
+    return result
+
+
+def _tracked_tokens(markets: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """token id -> (market id, outcome) for both outcome tokens of every tracked market."""
+    return {
+        token: (row.market_id, outcome)
+        for row in markets.itertuples()
+        for outcome, token in (("Yes", row.yes_token_id), ("No", row.no_token_id))
+    }
+
+
+async def collect_order_books(
+    clients: IngestClients, settings: Settings, warehouse: Warehouse, now: datetime
+) -> CollectResult:
+    """Order books of both tokens of every tracked market: ``POST /books`` in batches, ``GET /book`` for the rest.
+
+    A token the batch answer leaves out is asked for alone; one the CLOB has no book for (404) is
+    counted in ``tokens_without_book``. A snapshot is keyed by token and book timestamp, so a
+    re-run that sees the same book adds nothing.
+    """
+    pm = settings.polymarket
+    tokens = _tracked_tokens(_require_markets(warehouse))
+    ids = list(tokens)
+    batches = [ids[i : i + pm.books_batch_size] for i in range(0, len(ids), pm.books_batch_size)]
+    answers = await gather_bounded(
+        [lambda b=b: clients.clob.books(b) for b in batches], settings.data_collection.max_concurrency
+    )
+    books: dict[str, OrderBook] = {}
+    rejects: list[Reject] = []
+    for found, bad in answers:
+        rejects.extend(bad)
+        books.update({b.asset_id: b for b in found})
+    answered = set(books) | {r.record_key for r in rejects}
+    left_out = [t for t in ids if t not in answered]
+    singles = await gather_bounded(
+        [lambda t=t: clients.clob.book(t) for t in left_out], settings.data_collection.max_concurrency
+    )
+    without_book = 0
+    for single in singles:
+        if single is None:
+            without_book += 1
+        elif isinstance(single, Reject):
+            rejects.append(single)
+        else:
+            books[single.asset_id] = single
+    rows = [book.row(*tokens[token], pm.book_levels, now) for token, book in books.items() if token in tokens]
+    written = warehouse.upsert(order_book_snapshots, rows, update=False)
+    columns = [
+        "market_id",
+        "outcome",
+        "book_ts",
+        "best_bid",
+        "best_ask",
+        "spread",
+        "bid_levels",
+        "ask_levels",
+    ]
+    frame = pd.DataFrame(rows, columns=[*columns, "token_id"])
+    preview = frame[columns].sort_values(["market_id", "outcome"]) if not frame.empty else frame[columns]
+    both = frame.dropna(subset=["best_bid", "best_ask"]) if not frame.empty else frame
+    return CollectResult(
+        "order_books",
+        written.rows_written,
+        written.new_rows,
+        rejects,
+        preview=preview,
+        details={
+            "tokens": len(ids),
+            "books": len(rows),
+            "batches": len(batches),
+            "single_requests": len(left_out),
+            "tokens_without_book": without_book,
+            "crossed_books": int((both["best_bid"] >= both["best_ask"]).sum()) if not both.empty else 0,
+            "one_sided_books": len(rows) - len(both),
+        },
+    )
+
+
+async def collect_whale_trades(
+    clients: IngestClients, settings: Settings, warehouse: Warehouse, now: datetime
+) -> CollectResult:
+    """Large fills (at least data_collection.whale_trade_usd) of every tracked market from the Data API cash filter.
+
+    Incremental from each market's newest stored large trade (data_collection.trade_history_days on
+    the first run); the newest second is read again and the upsert on the fill's id drops repeats.
+    """
+    markets = _require_markets(warehouse)
+    min_usd = settings.data_collection.whale_trade_usd
+    last = warehouse.read_frame(
+        sa.select(whale_trades.c.market_id, sa.func.max(whale_trades.c.ts).label("last_ts")).group_by(
+            whale_trades.c.market_id
+        ),
+        parse_dates=["last_ts"],
+    )
+    last_ts = {r.market_id: _unix(r.last_ts.to_pydatetime()) for r in last.itertuples()}
+    default_since = _unix(now - timedelta(days=settings.data_collection.trade_history_days))
+
+    async def fetch(market_id: str, condition_id: str) -> tuple[str, TradesResult]:
+        since = last_ts.get(market_id, default_since)
+        return market_id, await clients.data.trades_since(
+            condition_id, since, min_usd=min_usd, model=LargeTrade
+        )
+
+    results = await gather_bounded(
+        [lambda m=r.market_id, c=r.condition_id: fetch(m, c) for r in markets.itertuples()],
+        settings.data_collection.max_concurrency,
+    )
+    rows = {}
+    for market_id, fetched in results:
+        for trade in fetched.trades:
+            row = trade.row(market_id, now)  # type: ignore[attr-defined]
+            rows[row["trade_id"]] = row
+    rejects = [r for _, fetched in results for r in fetched.rejects]
+    warnings = [w for _, fetched in results for w in fetched.warnings]
+    written = warehouse.upsert(whale_trades, list(rows.values()), update=False)
+    columns = ["market_id", "ts", "outcome", "side", "usd", "price", "wallet"]
+    frame = pd.DataFrame(list(rows.values()), columns=columns)
+    preview = frame.sort_values("usd", ascending=False).head(20)
+    result = CollectResult("whale_trades", written.rows_written, written.new_rows, rejects, preview=preview)
+    result.details = {
+        "min_usd": f"{min_usd:g}",
+        "large_trades": len(rows),
+        "duplicate_trades": sum(fetched.duplicates for _, fetched in results),
+        "repeated_pages": len(warnings),
+    }
+    if warnings:
+        result.degraded = True
+        result.degraded_reason = f"{len(warnings)} markets: {warnings[0]}"
     return result
 
 

@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any, TypeVar
 
@@ -22,7 +22,14 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kaizen_pipeline.warehouse import to_naive_utc
-from kaizen_pipeline.warehouse.schema import market_outcomes, market_snapshots, tweet_authors, tweets
+from kaizen_pipeline.warehouse.schema import (
+    market_outcomes,
+    market_snapshots,
+    order_book_snapshots,
+    tweet_authors,
+    tweets,
+    whale_trades,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -458,6 +465,140 @@ class Trade(_Wire):
             self.timestamp,
             self.proxy_wallet,
         )
+
+
+class LargeTrade(Trade):
+    """A Data API fill kept in ``whale_trades``: it must name its transaction, token and wallet."""
+
+    asset: str = Field(min_length=1)
+    proxy_wallet: str = Field(alias="proxyWallet", min_length=1)
+    transaction_hash: str = Field(alias="transactionHash", min_length=1)
+
+    @property
+    def usd(self) -> float:
+        return self.size * self.price
+
+    @property
+    def trade_id(self) -> str:
+        """A stable key of the fill: one transaction can carry several fills."""
+        return hashlib.sha1(json.dumps(self.identity, default=str).encode()).hexdigest()
+
+    def stored_rows(self) -> Iterator[tuple[sa.Table, dict[str, Any]]]:
+        yield whale_trades, self.row("", _EPOCH)
+
+    def row(self, market_id: str, ingested_at: datetime) -> dict[str, Any]:
+        """The ``whale_trades`` row of this fill."""
+        return {
+            "trade_id": self.trade_id,
+            "transaction_hash": self.transaction_hash,
+            "market_id": market_id,
+            "condition_id": self.condition_id,
+            "token_id": self.asset,
+            "outcome": self.outcome,
+            "side": self.side,
+            "size": self.size,
+            "price": self.price,
+            "usd": self.usd,
+            "wallet": self.proxy_wallet,
+            "ts": _EPOCH + timedelta(seconds=self.timestamp),
+            "ingested_at": ingested_at,
+        }
+
+
+# A CLOB book timestamp is unix milliseconds; below 1e12 it would be seconds (before 2001 as ms).
+MIN_UNIX_MS = 1_000_000_000_000
+MAX_UNIX_MS = MAX_UNIX_SECONDS * 1000
+
+
+class BookLevel(_Wire):
+    """One price level of a CLOB book: price and size as decimal strings on the wire."""
+
+    price: float = Field(gt=0, lt=1)
+    size: float = Field(ge=0)
+
+    @wire_validator("price", "size")
+    def _decimal_string(cls, v: Any) -> float:
+        number = _decimal(v)
+        if number is None:
+            raise ValueError("missing (null or empty)")
+        return number
+
+
+class OrderBook(_Wire):
+    """A CLOB ``/book`` answer: bids ascending and asks descending on the wire, so the best level is LAST.
+
+    The parser does not rely on that order: it sorts each side best first itself. A crossed book
+    (best bid >= best ask) or an empty side is valid data, stored and reported by the checks.
+    """
+
+    condition_id: str = Field(alias="market", min_length=1)
+    asset_id: str = Field(min_length=1)
+    timestamp_ms: int = Field(alias="timestamp")
+    hash: str | None = None
+    bids: list[BookLevel]
+    asks: list[BookLevel]
+    tick_size: float = Field(gt=0, lt=1)
+    min_order_size: float | None = Field(None, ge=0)
+    neg_risk: bool | None = None
+    last_trade_price: float | None = Field(None, ge=0, le=1)
+
+    @wire_validator("timestamp_ms")
+    def _unix_ms(cls, v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, (str, int)) or not str(v).isdigit():
+            raise ValueError(f"expected unix milliseconds as a digit string, got {_short(v)}")
+        ms = int(v)
+        if not MIN_UNIX_MS <= ms < MAX_UNIX_MS:
+            raise ValueError(f"{ms} is not unix milliseconds (seconds?)")
+        return ms
+
+    @wire_validator("tick_size", "min_order_size", "last_trade_price")
+    def _decimal_string(cls, v: Any) -> float | None:
+        return _decimal(v)
+
+    @property
+    def ts(self) -> datetime:
+        return _EPOCH + timedelta(milliseconds=self.timestamp_ms)
+
+    def sides(self) -> tuple[list[BookLevel], list[BookLevel]]:
+        """(bids, asks), each best first: highest bid first, lowest ask first."""
+        bids = sorted(self.bids, key=lambda lv: -lv.price)
+        asks = sorted(self.asks, key=lambda lv: lv.price)
+        return bids, asks
+
+    def stored_rows(self) -> Iterator[tuple[sa.Table, dict[str, Any]]]:
+        yield order_book_snapshots, self.row("", "", 1, _EPOCH)
+
+    def row(self, market_id: str, outcome: str, levels: int, ingested_at: datetime) -> dict[str, Any]:
+        """The ``order_book_snapshots`` row, keeping the top ``levels`` levels per side."""
+        bids, asks = self.sides()
+        best_bid = bids[0].price if bids else None
+        best_ask = asks[0].price if asks else None
+        both = best_bid is not None and best_ask is not None
+        return {
+            "token_id": self.asset_id,
+            "book_ts": self.ts,
+            "book_ts_ms": self.timestamp_ms,
+            "market_id": market_id,
+            "outcome": outcome,
+            "condition_id": self.condition_id,
+            "book_hash": self.hash,
+            "tick_size": self.tick_size,
+            "min_order_size": self.min_order_size,
+            "neg_risk": self.neg_risk,
+            "last_trade_price": self.last_trade_price,
+            "best_bid": best_bid,
+            "best_ask": best_ask,
+            # rounded: 0.75 - 0.73 is 0.020000000000000018 in binary floating point
+            "mid": round((best_bid + best_ask) / 2, 9) if both else None,  # type: ignore[operator]
+            "spread": round(best_ask - best_bid, 9) if both else None,  # type: ignore[operator]
+            "bid_levels": len(bids),
+            "ask_levels": len(asks),
+            "bid_depth_usd": float(sum(lv.price * lv.size for lv in bids)),
+            "ask_depth_usd": float(sum(lv.price * lv.size for lv in asks)),
+            "bids": json.dumps([[lv.price, lv.size] for lv in bids[:levels]]),
+            "asks": json.dumps([[lv.price, lv.size] for lv in asks[:levels]]),
+            "ingested_at": ingested_at,
+        }
 
 
 class PublicMetrics(_Wire):

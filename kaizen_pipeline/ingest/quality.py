@@ -13,11 +13,17 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kaizen_pipeline.ingest.clients import CLOB_PRICES_HISTORY
-from kaizen_pipeline.ingest.collect import staleness_minutes
+from kaizen_pipeline.ingest.collect import current_markets, staleness_minutes
 from kaizen_pipeline.ingest.parsers import CONFLICT_REASON
 from kaizen_pipeline.settings import Settings
 from kaizen_pipeline.warehouse import Warehouse
-from kaizen_pipeline.warehouse.schema import market_snapshots, price_points, rejected_records, tweets
+from kaizen_pipeline.warehouse.schema import (
+    market_snapshots,
+    order_book_snapshots,
+    price_points,
+    rejected_records,
+    tweets,
+)
 
 
 @dataclass
@@ -181,3 +187,84 @@ def price_timestamp_conflicts(warehouse: Warehouse, since: datetime) -> QualityR
         .limit(20)
     )
     return QualityResult(count == 0, {"conflicting_points": count}, offenders)
+
+
+_BOOK_COLUMNS = [
+    "market_id",
+    "outcome",
+    "token_id",
+    "book_ts",
+    "best_bid",
+    "best_ask",
+    "bid_levels",
+    "ask_levels",
+]
+
+
+def newest_books(warehouse: Warehouse) -> pd.DataFrame:
+    """The newest order book snapshot of every token that has one."""
+    obs = order_book_snapshots
+    newest = (
+        sa.select(obs.c.token_id, sa.func.max(obs.c.book_ts).label("book_ts"))
+        .group_by(obs.c.token_id)
+        .subquery()
+    )
+    query = sa.select(*(obs.c[c] for c in _BOOK_COLUMNS)).join(
+        newest, sa.and_(obs.c.token_id == newest.c.token_id, obs.c.book_ts == newest.c.book_ts)
+    )
+    return warehouse.read_frame(query, parse_dates=["book_ts"])
+
+
+def crossed_books(warehouse: Warehouse) -> QualityResult:
+    """No token's newest book is crossed (best bid at or above best ask)."""
+    books = newest_books(warehouse)
+    crossed = books[books["best_bid"] >= books["best_ask"]]
+    return QualityResult(
+        crossed.empty, {"books_checked": len(books), "crossed": len(crossed)}, crossed[_BOOK_COLUMNS].head(50)
+    )
+
+
+def empty_books(warehouse: Warehouse) -> QualityResult:
+    """No token's newest book lacks bids or asks."""
+    books = newest_books(warehouse)
+    empty = books[books["best_bid"].isna() | books["best_ask"].isna()]
+    return QualityResult(
+        empty.empty,
+        {
+            "books_checked": len(books),
+            "without_bids": int(books["best_bid"].isna().sum()),
+            "without_asks": int(books["best_ask"].isna().sum()),
+        },
+        empty[_BOOK_COLUMNS].head(50),
+    )
+
+
+def stale_books(warehouse: Warehouse, now: datetime, stale_after_minutes: float) -> QualityResult:
+    """Every tracked market's YES and NO token has a book at most ``stale_after_minutes`` old."""
+    markets = current_markets(warehouse)
+    tracked = pd.concat(
+        [
+            markets[["market_id", "yes_token_id"]]
+            .rename(columns={"yes_token_id": "token_id"})
+            .assign(outcome="Yes"),
+            markets[["market_id", "no_token_id"]]
+            .rename(columns={"no_token_id": "token_id"})
+            .assign(outcome="No"),
+        ],
+        ignore_index=True,
+    )
+    books = newest_books(warehouse)[["token_id", "book_ts"]]
+    merged = tracked.merge(books, on="token_id", how="left")
+    merged["age_minutes"] = (pd.Timestamp(now) - merged["book_ts"]).dt.total_seconds() / 60
+    stale = merged[merged["book_ts"].isna() | (merged["age_minutes"] > stale_after_minutes)]
+    out = stale[["market_id", "outcome", "token_id", "book_ts", "age_minutes"]].sort_values("market_id")
+    return QualityResult(
+        stale.empty,
+        {
+            "tokens_checked": len(merged),
+            "stale": int((merged["age_minutes"] > stale_after_minutes).sum()),
+            "without_book": int(merged["book_ts"].isna().sum()),
+            "limit_minutes": stale_after_minutes,
+        },
+        out.head(50),
+    )

@@ -198,7 +198,7 @@ def rate_limit_wait(headers: Mapping[str, str], now: float | None = None) -> flo
 
 
 class Transport:
-    """GET JSON through per-endpoint rate limits with retries; one instance per run and event loop."""
+    """GET (and POST read-only queries) JSON through per-endpoint rate limits with retries; one per run and loop."""
 
     def __init__(
         self,
@@ -233,6 +233,34 @@ class Transport:
         With ``wait_on_rate_limit=False`` a 429, or a limiter paused by a spent quota, fails at once
         with an ApiError of status 429 instead of waiting for the window to reset.
         """
+        return await self._request_json(
+            "GET", endpoint, url, params, headers, None, wait_on_rate_limit=wait_on_rate_limit
+        )
+
+    async def post_json(
+        self,
+        endpoint: str,
+        url: str,
+        body: Any,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[Any, httpx.Headers]:
+        """POST ``body`` as JSON and decode the JSON answer, with the same limits and retries as GET.
+
+        Only for read-only batch queries (CLOB ``POST /books``): a retry re-sends the same query.
+        """
+        return await self._request_json("POST", endpoint, url, None, headers, body)
+
+    async def _request_json(
+        self,
+        method: str,
+        endpoint: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        body: Any,
+        *,
+        wait_on_rate_limit: bool = True,
+    ) -> tuple[Any, httpx.Headers]:
         limiter = self.limiters.get(endpoint)
         secrets = _header_secrets(headers)
         last_problem = "no attempt made"
@@ -253,7 +281,10 @@ class Transport:
                 async with limiter.slot() if limiter is not None else contextlib.nullcontext():
                     # The deadline starts once the request may be sent: a rate-limit wait is not the server's.
                     async with asyncio.timeout(self.policy.request_deadline):
-                        response = await self.client.get(url, params=params, headers=headers)
+                        if method == "GET":
+                            response = await self.client.get(url, params=params, headers=headers)
+                        else:
+                            response = await self.client.request(method, url, json=body, headers=headers)
             except TimeoutError:
                 last_problem, last_status = (
                     f"no complete answer within the {self.policy.request_deadline:g} s request deadline"

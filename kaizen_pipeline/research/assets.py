@@ -1,6 +1,7 @@
 """Research assets: read the warehouse, call the pure research modules, write tables, attach metadata."""
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -12,11 +13,24 @@ from kaizen_pipeline.clock import buckets, floor_to_bucket, pipeline_now
 from kaizen_pipeline.flags.checks import flags_evaluated_result, flags_evaluated_spec
 from kaizen_pipeline.flags.provider import row_variants, scheduled_values
 from kaizen_pipeline.reporting import figure_markdown, markdown_table
-from kaizen_pipeline.research.charts import correlation_by_lag_figure, equity_figure, hype_vs_price_figure
+from kaizen_pipeline.research.calibration import reliability_table
+from kaizen_pipeline.research.charts import (
+    correlation_by_lag_figure,
+    equity_figure,
+    hype_vs_price_figure,
+    reliability_figure,
+)
 from kaizen_pipeline.research.correlation import hype_price_correlations as correlate
 from kaizen_pipeline.research.features import build_market_features
 from kaizen_pipeline.research.hype import build_hype_scores
-from kaizen_pipeline.research.pipeline import ResearchConfig, gated_signals, research_config
+from kaizen_pipeline.research.lead import RULE_HYPE_LEAD, RULE_MOMENTUM, LeadParams, trailing_leads
+from kaizen_pipeline.research.pipeline import (
+    ResearchConfig,
+    calibrated_signals,
+    gated_signals,
+    hype_lead_candidates,
+    research_config,
+)
 from kaizen_pipeline.research.portfolio import return_correlations, size_portfolio
 from kaizen_pipeline.research.signals import SignalThresholds
 from kaizen_pipeline.resources import SettingsResource, WarehouseResource
@@ -137,12 +151,13 @@ def hype_scores(
 @dg.asset(
     group_name=GROUP,
     kinds={"pandas"},
-    deps=["market_prices", "trade_volumes", "polymarket_markets", hype_scores],
+    deps=["market_prices", "trade_volumes", "polymarket_markets", "order_books", "whale_trades", hype_scores],
 )
 def market_features(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
-    """Per market and bucket: YES price, return, relative volume ratio, rate of change, volatility, spread, liquidity."""
+    """Per market and bucket: YES price, return, RVR, rate of change, volatility, spread, liquidity, hype,
+    order-book mid, spread, depth and imbalance, and signed large-trade flow."""
     run_settings, cfg, now = _context(context, settings)
     wh = warehouse.get()
     end = _floor(now, cfg.bucket_minutes)
@@ -167,7 +182,27 @@ def market_features(
         params,
         ["bucket_ts"],
     )
-    features = build_market_features(prices, volumes, markets, cfg.features, snapshots=snapshots, hype=hype)
+    # A book older than the window's first bucket still describes it, up to book_max_age_buckets.
+    book_max_age = run_settings.research.book_max_age_buckets
+    books = wh.read_frame(
+        "SELECT market_id, outcome, book_ts, bids, asks FROM order_book_snapshots "
+        "WHERE outcome = 'Yes' AND book_ts >= :books_start",
+        {"books_start": (start - buckets(book_max_age, cfg.bucket_minutes)).to_pydatetime()},
+        ["book_ts"],
+    )
+    whales = wh.read_frame(
+        "SELECT market_id, ts, outcome, side, usd FROM whale_trades WHERE ts >= :start", params, ["ts"]
+    )
+    features = build_market_features(
+        prices,
+        volumes,
+        markets,
+        replace(cfg.features, book_max_age_buckets=book_max_age),
+        snapshots=snapshots,
+        hype=hype,
+        books=books,
+        whales=whales,
+    )
     table = wh.table("market_features")
     first = features["bucket_ts"].min() if not features.empty else start
     result = wh.replace(
@@ -187,10 +222,14 @@ def market_features(
         "volatility",
         "spread",
         "hype_index",
+        "book_spread",
+        "book_imbalance",
+        "whale_flow_usd",
     ]
     return dg.MaterializeResult(
         metadata={
             "rows_written": dg.MetadataValue.int(result.rows_written),
+            "buckets_with_book": dg.MetadataValue.int(int(features["book_mid"].notna().sum())),
             "markets": dg.MetadataValue.int(
                 int(features["market_id"].nunique()) if not features.empty else 0
             ),
@@ -258,7 +297,8 @@ def hype_price_correlations(
             group_name=GROUP,
             kinds={"pandas"},
             deps=[market_features],
-            description="RVR, |ROC| and hype over their thresholds: buy YES or NO at the next bar, gated by risk limits.",
+            description="Signals of the momentum and hype_lead rules (signals.rules): buy YES or NO at the next bar, "
+            "gated by the risk limits, with calibrated win probabilities.",
         ),
         dg.AssetSpec(
             "risk_state",
@@ -274,7 +314,7 @@ def trading_signals(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> Iterator[dg.MaterializeResult]:
     """Signals from each market's thresholds (signals.*, or its flag variant), gated by the risk limits; writes risk_state."""
-    _, cfg, _ = _context(context, settings)
+    run_settings, cfg, _ = _context(context, settings)
     wh = warehouse.get()
     features = wh.read_frame("SELECT * FROM market_features", parse_dates=["bucket_ts"])
 
@@ -285,7 +325,25 @@ def trading_signals(
         for m, segs in segments.items()
     }
     thresholds = scheduled_values(features["market_id"], features["bucket_ts"], schedule, cfg.thresholds)
-    accepted, blocked, timeline = gated_signals(features, thresholds, cfg.limits, cfg.book, cfg.risk_reset_at)
+    lead_candidates, leads = None, pd.DataFrame()
+    if RULE_HYPE_LEAD in cfg.rules:
+        lead_schedule = {
+            m: [(seg.start, LeadParams.from_settings(seg.settings)) for seg in segs]
+            for m, segs in segments.items()
+        }
+        lead_params = scheduled_values(features["market_id"], features["bucket_ts"], lead_schedule, cfg.lead)
+        leads, posts = _trailing_leads(wh, features, cfg, run_settings.research.corr_hype_column)
+        lead_candidates = hype_lead_candidates(features, posts, leads, lead_params, cfg.bucket_minutes)
+    accepted, blocked, timeline = gated_signals(
+        features,
+        thresholds,
+        cfg.limits,
+        cfg.book,
+        cfg.risk_reset_at,
+        hype_lead=lead_candidates,
+        rules=cfg.rules,
+    )
+    accepted = calibrated_signals(accepted, features, cfg.calibration, cfg.book.price_floor)
     accepted["variants"] = row_variants(accepted["market_id"], accepted["bucket_ts"], segments)
     flag_errors = settings.flag_errors()
     if flag_errors:
@@ -308,18 +366,27 @@ def trading_signals(
     cols = [
         "market_id",
         "bucket_ts",
+        "rule",
         "direction",
         "strength",
         "yes_price",
+        "win_prob",
         "rvr",
         "roc",
         "hype_index",
+        "lead_lag",
         "category",
     ]
+    by_rule = accepted["rule"].value_counts() if not accepted.empty else pd.Series(dtype=int)
     yield dg.MaterializeResult(
         asset_key="trading_signals",
         metadata={
             "signals": dg.MetadataValue.int(len(accepted)),
+            **{
+                f"signals_{rule}": dg.MetadataValue.int(int(by_rule.get(rule, 0)))
+                for rule in (RULE_MOMENTUM, RULE_HYPE_LEAD)
+            },
+            "markets_with_lead": dg.MetadataValue.int(_markets_with_lead(leads)),
             "blocked_by_risk": dg.MetadataValue.int(len(blocked)),
             "rows_written": dg.MetadataValue.int(sig_res.rows_written),
             "risk_state": dg.MetadataValue.text(state),
@@ -353,6 +420,54 @@ def trading_signals(
             ),
         },
     )
+
+
+def _trailing_leads(
+    wh: Warehouse, features: pd.DataFrame, cfg: ResearchConfig, measure: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The hype_lead rule's lead estimates (earlier refits read back, new ones stored) and post counts."""
+    if features.empty:
+        return pd.DataFrame(), pd.DataFrame(columns=["market_id", "bucket_ts", "post_count"])
+    start = features["bucket_ts"].min().to_pydatetime()
+    hype = wh.read_frame(
+        f"SELECT market_id, bucket_ts, post_count, {measure} AS hype FROM hype_scores WHERE bucket_ts >= :start",
+        {"start": start},
+        parse_dates=["bucket_ts"],
+    )
+    panel = hype.merge(features[["market_id", "bucket_ts", "ret"]], on=["market_id", "bucket_ts"])
+    table = wh.table("hype_lead_estimates")
+    known = wh.read_frame(
+        "SELECT * FROM hype_lead_estimates WHERE estimated_at >= :start",
+        {"start": start},
+        parse_dates=["estimated_at", "window_start"],
+    )
+    # a refit whose window reaches past the data we have now may change as data arrives: redo it
+    newest = panel["bucket_ts"].max() if not panel.empty else None
+    if newest is not None and not known.empty:
+        window = pd.Timedelta(days=cfg.lead.window_days)
+        # estimates of another window length (the config changed) are made again
+        known = known[
+            (known["estimated_at"] <= newest) & (known["estimated_at"] - known["window_start"] == window)
+        ]
+    leads = trailing_leads(
+        panel,
+        cfg.correlation,
+        cfg.lead,
+        until=features["bucket_ts"].max(),
+        known=known.drop(columns="computed_at", errors="ignore"),
+    )
+    fresh = leads[~leads["estimated_at"].isin(known["estimated_at"])] if not known.empty else leads
+    if not fresh.empty:
+        wh.upsert(table, _with_computed_at(fresh.assign(best_lag=fresh["best_lag"].astype("Int64")), table))
+    return leads, hype[["market_id", "bucket_ts", "post_count"]]
+
+
+def _markets_with_lead(leads: pd.DataFrame) -> int:
+    """Markets whose newest lead estimate is significant."""
+    if leads.empty:
+        return 0
+    newest = leads[leads["estimated_at"] == leads["estimated_at"].max()]
+    return int(newest["significant"].astype(bool).sum())
 
 
 def _state_changes(timeline: pd.DataFrame) -> pd.DataFrame:
@@ -426,10 +541,61 @@ def portfolio_allocation(
     )
 
 
+@dg.asset(group_name=GROUP, kinds={"statsmodels"}, deps=["trading_signals"])
+def signal_calibration(
+    context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
+) -> dg.MaterializeResult:
+    """Brier score and reliability diagram of each rule's calibrated win probabilities against the market price's."""
+    wh = warehouse.get()
+    as_of = wh.scalar("SELECT MAX(bucket_ts) FROM market_features")
+    signals = wh.read_frame("SELECT rule, win_prob, signal_price, outcome FROM trading_signals")
+    table = reliability_table(signals)
+    if as_of is None or table.empty:
+        return dg.MaterializeResult(
+            metadata={"signals_with_outcome": dg.MetadataValue.int(0), "note": dg.MetadataValue.text(
+                "no signal has an outcome yet (outcomes are known signal_hold_buckets after the fill)"
+            )}
+        )  # fmt: skip
+    as_of = pd.Timestamp(as_of)
+    db = wh.table("signal_calibration")
+    result = wh.replace(
+        db,
+        _with_computed_at(table.assign(as_of=as_of.to_pydatetime()), db),
+        where=db.c.as_of == as_of.to_pydatetime(),
+    )
+    totals = table[table["bin"] == -1].set_index("rule")
+    every = totals.loc["*"]
+    context.log.info(
+        f"signal_calibration: Brier {every['brier']:.4f} vs market {every['brier_market']:.4f} on {int(every['n'])} signals"
+    )
+    metadata: dict[str, dg.MetadataValue] = {
+        "as_of": dg.MetadataValue.text(str(as_of)),
+        "signals_with_outcome": dg.MetadataValue.int(int(every["n"])),
+        "brier": dg.MetadataValue.float(float(every["brier"])),
+        "brier_market": dg.MetadataValue.float(float(every["brier_market"])),
+        "rows_written": dg.MetadataValue.int(result.rows_written),
+        "by_rule": dg.MetadataValue.md(
+            markdown_table(
+                totals.reset_index()[
+                    ["rule", "n", "brier", "brier_market", "mean_predicted", "mean_market", "mean_outcome"]
+                ]
+            )
+        ),  # fmt: skip
+        "reliability_diagram": dg.MetadataValue.md(
+            figure_markdown(reliability_figure(table), alt="reliability")
+        ),
+    }
+    for rule in totals.index:
+        if rule != "*":
+            metadata[f"brier_{rule}"] = dg.MetadataValue.float(float(totals.loc[rule, "brier"]))
+    return dg.MaterializeResult(metadata=metadata)
+
+
 RESEARCH_ASSETS = [
     hype_scores,
     market_features,
     hype_price_correlations,
     trading_signals,
+    signal_calibration,
     portfolio_allocation,
 ]

@@ -21,6 +21,9 @@ built on these features has no look-ahead. Formulas (windows in buckets, from co
   ``liquidity`` from the market snapshots, as of the latest snapshot at or before t. The
   APIs keep no order-book history, so buckets before a market's first snapshot carry that
   first snapshot's values: they are descriptive columns and the signal rule does not use them.
+- ``book_mid``, ``book_spread``, ``depth_1c_usd``, ``depth_5c_usd``, ``book_imbalance``,
+  ``whale_flow_usd``: order-book and large-trade features from ``research/microstructure.py``,
+  as of the newest YES book at most ``book_max_age_buckets`` old (NaN without one; no back-fill).
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ import numpy as np
 import pandas as pd
 
 from kaizen_pipeline.clock import DEFAULT_BUCKET_MINUTES, bucket_freq
+from kaizen_pipeline.research.microstructure import (
+    MICROSTRUCTURE_COLUMNS,
+    MicrostructureConfig,
+    microstructure_features,
+)
 
 FEATURE_COLUMNS = [
     "market_id",
@@ -47,6 +55,7 @@ FEATURE_COLUMNS = [
     "spread",
     "liquidity",
     "hype_index",
+    *MICROSTRUCTURE_COLUMNS,
 ]
 
 
@@ -61,10 +70,15 @@ class FeatureConfig:
     roc_lookback_buckets: int = 4
     volatility_window_buckets: int = 96
     price_ffill_limit_buckets: int = 8
+    book_max_age_buckets: int = 2
 
     @property
     def freq(self) -> str:
         return bucket_freq(self.bucket_minutes)
+
+    @property
+    def microstructure(self) -> MicrostructureConfig:
+        return MicrostructureConfig(self.bucket_minutes, self.book_max_age_buckets)
 
 
 def _require(frame: pd.DataFrame, name: str, columns: list[str]) -> None:
@@ -162,13 +176,17 @@ def build_market_features(
     config: FeatureConfig,
     snapshots: pd.DataFrame | None = None,
     hype: pd.DataFrame | None = None,
+    books: pd.DataFrame | None = None,
+    whales: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per market and bucket on a complete bucket grid (see the module docstring for formulas).
 
     prices: YES price points (market_id, ts, price); volumes: (market_id, bucket_ts, volume_usd);
     markets: one row per market (market_id, category, yes_token_id, no_token_id);
     snapshots: (market_id, snapshot_ts, best_bid, best_ask, spread, liquidity);
-    hype: (market_id, bucket_ts, hype_index), joined on the bucket (NaN where unknown).
+    hype: (market_id, bucket_ts, hype_index), joined on the bucket (NaN where unknown);
+    books: order_book_snapshots rows (market_id, outcome, book_ts, bids, asks);
+    whales: whale_trades rows (market_id, ts, outcome, side, usd). Without them those columns are NaN.
     """
     _require(volumes, "trade_volumes", ["market_id", "bucket_ts", "volume_usd"])
     _require(markets, "markets", ["market_id"])
@@ -233,4 +251,9 @@ def build_market_features(
     else:
         features["hype_index"] = np.nan
     features["hype_index"] = features["hype_index"].astype(float)
+    micro = microstructure_features(
+        features[["market_id", "bucket_ts"]], books, whales, config.microstructure
+    )
+    for col in MICROSTRUCTURE_COLUMNS:
+        features[col] = micro[col].to_numpy(dtype=float)
     return features[FEATURE_COLUMNS].sort_values(["market_id", "bucket_ts"]).reset_index(drop=True)

@@ -22,6 +22,12 @@ class DataCollectionSettings(_Section):
         7, ge=1, le=90, description="Trade volume history fetched on the first run."
     )
     max_concurrency: int = Field(16, ge=1, le=256, description="Concurrent per-market requests.")
+    whale_trade_usd: float = Field(
+        1000,
+        gt=0,
+        description="Large-trade threshold (USD, size x price): Data API /trades with filterType=CASH "
+        "and this filterAmount feed whale_trades.",
+    )
     schedules_running: bool = Field(
         True,
         description="Default status of every schedule and sensor that runs by default; false stops them all.",
@@ -42,6 +48,11 @@ class QualitySettings(_Section):
     tweet_window_slack_minutes: float = Field(
         5, ge=0, description="Clock slack allowed around twitter.window_days when checking post timestamps."
     )
+    book_stale_after_minutes: float = Field(
+        30,
+        gt=0,
+        description="A tracked token whose newest order book is older than this fails stale_order_books.",
+    )
 
 
 class PolymarketSettings(_Section):
@@ -54,6 +65,14 @@ class PolymarketSettings(_Section):
     markets_rate_limit: int = Field(300, ge=1, description="Gamma /markets requests per 10 s.")
     prices_history_rate_limit: int = Field(1000, ge=1, description="CLOB /prices-history requests per 10 s.")
     trades_rate_limit: int = Field(200, ge=1, description="Data API /trades requests per 10 s.")
+    book_rate_limit: int = Field(1500, ge=1, description="CLOB GET /book requests per 10 s.")
+    books_rate_limit: int = Field(500, ge=1, description="CLOB POST /books (batch) requests per 10 s.")
+    books_batch_size: int = Field(
+        50, ge=1, le=500, description="Tokens per CLOB POST /books request (the order_books asset)."
+    )
+    book_levels: int = Field(
+        25, ge=1, le=500, description="Price levels kept per side of each order book snapshot (best first)."
+    )
 
 
 class TwitterSettings(_Section):

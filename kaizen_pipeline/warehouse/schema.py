@@ -108,6 +108,86 @@ trade_volumes = sa.Table(
 )
 sa.Index("ix_trade_volumes_ts", trade_volumes.c.bucket_ts)
 
+# Levels are JSON text, not a levels table: features read each snapshot whole, and a row per level
+# would multiply the table by up to 2 x polymarket.book_levels for no query the pipeline runs.
+order_book_snapshots = sa.Table(
+    "order_book_snapshots",
+    metadata,
+    sa.Column(
+        "token_id", sa.String(96), primary_key=True, comment="CLOB outcome token id (the book's asset_id)"
+    ),
+    sa.Column(
+        "book_ts", sa.DateTime, primary_key=True, comment="the book's timestamp (UTC, millisecond precision)"
+    ),
+    sa.Column(
+        "book_ts_ms", sa.BigInteger, nullable=False, comment="the book's timestamp as sent: unix milliseconds"
+    ),
+    sa.Column("market_id", sa.String(64), nullable=False, comment="Gamma market id"),
+    sa.Column("outcome", sa.String(32), nullable=False, comment="Yes or No"),
+    sa.Column(
+        "condition_id", sa.String(80), nullable=False, comment="CTF condition id (the book's market field)"
+    ),
+    sa.Column("book_hash", sa.String(80), comment="the book's hash as sent by the CLOB"),
+    sa.Column("tick_size", sa.Float, nullable=False, comment="minimum price increment (0.01 or 0.001)"),
+    sa.Column("min_order_size", sa.Float, comment="minimum order size, shares"),
+    sa.Column("neg_risk", sa.Boolean, comment="token of a negative-risk (multi-outcome) event"),
+    sa.Column("last_trade_price", sa.Float, comment="price of the token's last trade, 0..1"),
+    sa.Column("best_bid", sa.Float, comment="highest bid price; NULL when there is no bid"),
+    sa.Column("best_ask", sa.Float, comment="lowest ask price; NULL when there is no ask"),
+    sa.Column("mid", sa.Float, comment="(best_bid + best_ask) / 2; NULL when a side is empty"),
+    sa.Column("spread", sa.Float, comment="best_ask - best_bid; negative or 0 when the book is crossed"),
+    sa.Column(
+        "bid_levels", sa.Integer, nullable=False, comment="price levels on the bid side (all, not only kept)"
+    ),
+    sa.Column(
+        "ask_levels", sa.Integer, nullable=False, comment="price levels on the ask side (all, not only kept)"
+    ),
+    sa.Column("bid_depth_usd", sa.Float, nullable=False, comment="sum of price x size over all bid levels"),
+    sa.Column("ask_depth_usd", sa.Float, nullable=False, comment="sum of price x size over all ask levels"),
+    sa.Column(
+        "bids",
+        sa.Text,
+        nullable=False,
+        comment="JSON [[price, size], ...] of the top polymarket.book_levels bids, best first",
+    ),
+    sa.Column(
+        "asks",
+        sa.Text,
+        nullable=False,
+        comment="JSON [[price, size], ...] of the top polymarket.book_levels asks, best first",
+    ),
+    _now_col("ingested_at"),
+)
+sa.Index(
+    "ix_order_book_snapshots_market_ts", order_book_snapshots.c.market_id, order_book_snapshots.c.book_ts
+)
+
+whale_trades = sa.Table(
+    "whale_trades",
+    metadata,
+    sa.Column(
+        "trade_id",
+        sa.String(40),
+        primary_key=True,
+        comment="SHA-1 of the fill's identity (transaction, token, outcome, side, size, price, time, wallet)",
+    ),
+    sa.Column("transaction_hash", sa.String(80), nullable=False, comment="on-chain transaction hash"),
+    sa.Column("market_id", sa.String(64), nullable=False, comment="Gamma market id"),
+    sa.Column("condition_id", sa.String(80), nullable=False, comment="CTF condition id"),
+    sa.Column("token_id", sa.String(96), nullable=False, comment="CLOB token id traded (the trade's asset)"),
+    sa.Column("outcome", sa.String(32), comment="Yes or No (as sent)"),
+    sa.Column("side", sa.String(4), nullable=False, comment="BUY or SELL, the taker's side"),
+    sa.Column("size", sa.Float, nullable=False, comment="shares traded"),
+    sa.Column("price", sa.Float, nullable=False, comment="price of the traded token, 0..1"),
+    sa.Column(
+        "usd", sa.Float, nullable=False, comment="size x price, at least data_collection.whale_trade_usd"
+    ),
+    sa.Column("wallet", sa.String(64), nullable=False, comment="the trader's proxy wallet"),
+    sa.Column("ts", sa.DateTime, nullable=False, comment="trade time (UTC)"),
+    _now_col("ingested_at"),
+)
+sa.Index("ix_whale_trades_market_ts", whale_trades.c.market_id, whale_trades.c.ts)
+
 tweets = sa.Table(
     "tweets",
     metadata,
@@ -239,6 +319,22 @@ market_features = sa.Table(
     sa.Column("spread", sa.Float, comment="best ask - best bid as of the latest market snapshot"),
     sa.Column("liquidity", sa.Float, comment="USD liquidity as of the latest market snapshot"),
     sa.Column("hype_index", sa.Float, comment="hype_scores.hype_index; NULL outside the X window"),
+    sa.Column("book_mid", sa.Float, comment="YES book mid as of the newest fresh snapshot; NULL without one"),
+    sa.Column("book_spread", sa.Float, comment="YES book best ask - best bid (same snapshot as book_mid)"),
+    sa.Column(
+        "depth_1c_usd", sa.Float, comment="USD (price x size) of YES bids and asks within 1 cent of book_mid"
+    ),
+    sa.Column(
+        "depth_5c_usd", sa.Float, comment="USD (price x size) of YES bids and asks within 5 cents of book_mid"
+    ),
+    sa.Column(
+        "book_imbalance", sa.Float, comment="(bid - ask) / (bid + ask) USD depth within 5 cents, -1..1"
+    ),
+    sa.Column(
+        "whale_flow_usd",
+        sa.Float,
+        comment="signed large-trade USD in the bucket: YES buys and NO sells +, YES sells and NO buys -",
+    ),
     _now_col("computed_at"),
 )
 sa.Index("ix_market_features_ts", market_features.c.bucket_ts)
@@ -287,9 +383,74 @@ trading_signals = sa.Table(
         sa.Text,
         comment="JSON object flag key -> variant the row ran under (feature_flags); NULL or {} under config",
     ),
+    sa.Column("rule", sa.String(16), comment="the rule that fired: momentum or hype_lead (NULL: momentum)"),
+    sa.Column("lead_lag", sa.Float, comment="hype_lead: buckets by which the market's hype leads its price"),
+    sa.Column("lead_corr", sa.Float, comment="hype_lead: correlation of hype and later returns at that lag"),
+    sa.Column(
+        "burst_z", sa.Float, comment="hype_lead: the post count's z-score against its trailing baseline"
+    ),
+    sa.Column(
+        "win_prob",
+        sa.Float,
+        comment="calibrated expected payout of the bought token (0..1) from earlier signals' outcomes",
+    ),
+    sa.Column(
+        "calibration_n", sa.Integer, comment="earlier signals of the rule the calibration learned from"
+    ),
+    sa.Column(
+        "outcome",
+        sa.Float,
+        comment="the bought token's price research.signal_hold_buckets after the fill; NULL until then",
+    ),
     _now_col("computed_at"),
 )
 sa.Index("ix_trading_signals_ts", trading_signals.c.bucket_ts)
+
+hype_lead_estimates = sa.Table(
+    "hype_lead_estimates",
+    metadata,
+    sa.Column("market_id", sa.String(64), primary_key=True, comment="Gamma market id"),
+    sa.Column(
+        "estimated_at",
+        sa.DateTime,
+        primary_key=True,
+        comment="refit time: decisions from here to the next refit use this estimate",
+    ),
+    sa.Column(
+        "window_start", sa.DateTime, nullable=False, comment="first bucket of the data (up to estimated_at)"
+    ),
+    sa.Column("n_samples", sa.Integer, comment="paired hype/return buckets in the window"),
+    sa.Column("best_lag", sa.Integer, comment="lag (buckets) of the largest |correlation|; > 0: hype leads"),
+    sa.Column(
+        "pearson_at_best", sa.Float, comment="signed correlation at best_lag (> 0: hype precedes rises)"
+    ),
+    sa.Column("granger_p", sa.Float, comment="Granger F-test p-value (hype lags 1..L add nothing)"),
+    sa.Column("granger_p_adj", sa.Float, comment="Benjamini-Hochberg adjusted across the refit's markets"),
+    sa.Column("significant", sa.Boolean, nullable=False, comment="granger_p_adj <= research.corr_bh_alpha"),
+    _now_col("computed_at"),
+)
+
+signal_calibration = sa.Table(
+    "signal_calibration",
+    metadata,
+    sa.Column("as_of", sa.DateTime, primary_key=True, comment="newest market_features bucket at the run"),
+    sa.Column("rule", sa.String(16), primary_key=True, comment="momentum, hype_lead or * (all rules)"),
+    sa.Column(
+        "bin",
+        sa.Integer,
+        primary_key=True,
+        comment="probability bin (0..9 by predicted value); -1: the rule's totals",
+    ),
+    sa.Column("n", sa.Integer, nullable=False, comment="signals with a known outcome in the bin"),
+    sa.Column("mean_predicted", sa.Float, comment="mean calibrated win_prob (out of sample)"),
+    sa.Column("mean_market", sa.Float, comment="mean price paid (the market's own probability)"),
+    sa.Column(
+        "mean_outcome", sa.Float, comment="mean outcome: the token's price at the exit horizon, or its payout"
+    ),
+    sa.Column("brier", sa.Float, comment="mean (win_prob - outcome)^2"),
+    sa.Column("brier_market", sa.Float, comment="mean (price - outcome)^2"),
+    _now_col("computed_at"),
+)
 
 risk_state = sa.Table(
     "risk_state",
@@ -324,9 +485,13 @@ portfolio_allocation = sa.Table(
     sa.Column("category", sa.String(64), comment="market category (as in market_snapshots)"),
     sa.Column("price", sa.Float, comment="current price of the bought token"),
     sa.Column("strength", sa.Float, comment="signal strength"),
-    sa.Column("estimated_prob", sa.Float, comment="price + edge_per_strength x strength, clipped"),
+    sa.Column(
+        "estimated_prob",
+        sa.Float,
+        comment="the signal's calibrated win_prob; without one, price + edge_per_strength x strength, clipped",
+    ),
     sa.Column("edge", sa.Float, comment="estimated_prob - price"),
-    sa.Column("kelly_full", sa.Float, comment="(p - q) / (1 - q)"),
+    sa.Column("kelly_full", sa.Float, comment="(p - q') / (1 - q'), q' = price after round-trip costs"),
     sa.Column("kelly_fraction", sa.Float, comment="research.kelly_fraction x kelly_full"),
     sa.Column("corr_shrink", sa.Float, comment="1 / (1 + sum of positive signed correlations)"),
     sa.Column("target_weight", sa.Float, nullable=False, comment="fraction of equity after shrink and caps"),
@@ -337,6 +502,9 @@ portfolio_allocation = sa.Table(
     sa.Column("sell_weight", sa.Float, nullable=False, comment="weight to sell to reach target_weight"),
     sa.Column("trade", sa.Text, nullable=False, comment="e.g. 'sell 2.00% YES; buy 3.00% NO'"),
     sa.Column("target_usd", sa.Float, nullable=False, comment="target_weight x research.bankroll_usd"),
+    sa.Column(
+        "prob_source", sa.String(16), comment="calibrated or placeholder: where estimated_prob came from"
+    ),
     _now_col("computed_at"),
 )
 
@@ -486,6 +654,207 @@ walk_forward = sa.Table(
     sa.Column("oos_daily_return", sa.Float, comment="out of sample, per day"),
     sa.Column("oos_sharpe", sa.Float, comment="out-of-sample Sharpe ratio"),
     sa.Column("oos_num_trades", sa.Integer, comment="out-of-sample trades"),
+)
+
+# Optuna tuning (backtest/tuning.py): one study per scope and window; window_index -1 is the
+# live study on the newest train window (no test window), whose values a proposal would set.
+parameter_tuning = sa.Table(
+    "parameter_tuning",
+    metadata,
+    sa.Column("as_of", sa.DateTime, primary_key=True, comment="last bar of the tuned data (UTC)"),
+    sa.Column("scope", sa.String(160), primary_key=True, comment="all, category:<name> or market:<id>"),
+    sa.Column("window_index", sa.Integer, primary_key=True, comment="0, 1, ... in time order; -1 = live"),
+    sa.Column("scope_kind", sa.String(16), nullable=False, comment="all, category or market"),
+    sa.Column("study_name", sa.String(255), nullable=False, comment="Optuna study: scope, window and as_of"),
+    sa.Column("markets", sa.Integer, nullable=False, comment="markets in the scope"),
+    sa.Column("train_start", sa.DateTime, nullable=False, comment="first bar of the train window (UTC)"),
+    sa.Column("train_end", sa.DateTime, nullable=False, comment="last bar of the train window (UTC)"),
+    sa.Column("test_start", sa.DateTime, comment="first bar of the test window (UTC); NULL for live"),
+    sa.Column("test_end", sa.DateTime, comment="last bar of the test window (UTC); NULL for live"),
+    sa.Column(
+        "n_trials", sa.Integer, nullable=False, comment="trials the study ran (the config values first)"
+    ),
+    sa.Column("params", sa.Text, nullable=False, comment="JSON: the best trial's parameters"),
+    sa.Column("default_params", sa.Text, nullable=False, comment="JSON: the config values (the control)"),
+    sa.Column(
+        "hour_vol", sa.Boolean, comment="the time-of-day ROC scaling was picked; NULL when not offered"
+    ),
+    sa.Column(
+        "train_score", sa.Float, nullable=False, comment="best trial's Sharpe in train (0 below min_trades)"
+    ),
+    sa.Column("train_default_score", sa.Float, nullable=False, comment="the config values' score in train"),
+    sa.Column("train_trades", sa.Integer, comment="trades of the best trial in train"),
+    sa.Column(
+        "oos_score_tuned", sa.Float, comment="tuned values' Sharpe on the test window (0 below min_trades)"
+    ),
+    sa.Column("oos_score_default", sa.Float, comment="config values' Sharpe on the same test window"),
+    sa.Column("oos_trades_tuned", sa.Integer, comment="test-window trades at the tuned values"),
+    sa.Column("oos_trades_default", sa.Integer, comment="test-window trades at the config values"),
+    sa.Column(
+        "tuned_beats_default", sa.Boolean, comment="oos_score_tuned > oos_score_default; NULL for live"
+    ),
+)
+
+# Every Optuna trial, in our own table rather than Optuna's RDBStorage schema (docs/backtest.md#tuning).
+tuning_trials = sa.Table(
+    "tuning_trials",
+    metadata,
+    sa.Column("as_of", sa.DateTime, primary_key=True, comment="last bar of the tuned data (UTC)"),
+    sa.Column(
+        "study_name", sa.String(255), primary_key=True, comment="Optuna study: scope, window and as_of"
+    ),
+    sa.Column(
+        "trial_number",
+        sa.Integer,
+        primary_key=True,
+        comment="Optuna trial number in its study (0 = config values)",
+    ),
+    sa.Column("scope", sa.String(160), nullable=False, comment="all, category:<name> or market:<id>"),
+    sa.Column("window_index", sa.Integer, nullable=False, comment="walk-forward window; -1 = live"),
+    sa.Column("params", sa.Text, nullable=False, comment="JSON: the parameters the trial tried"),
+    sa.Column(
+        "score", sa.Float, comment="train-window Sharpe (0 below min_trades); NULL if the trial failed"
+    ),
+    sa.Column("trades", sa.Integer, comment="train-window trades of the trial"),
+    sa.Column("state", sa.String(16), nullable=False, comment="Optuna trial state (complete, fail, ...)"),
+)
+
+tuning_proposals = sa.Table(
+    "tuning_proposals",
+    metadata,
+    sa.Column("as_of", sa.DateTime, primary_key=True, comment="last bar of the tuned data (UTC)"),
+    sa.Column(
+        "catalogue_key",
+        sa.String(64),
+        primary_key=True,
+        comment="tune_<scope>_<param>: the recommendation key",
+    ),
+    sa.Column("scope", sa.String(160), nullable=False, comment="all or category:<name>"),
+    sa.Column("scope_kind", sa.String(16), nullable=False, comment="all or category"),
+    sa.Column(
+        "param", sa.String(32), nullable=False, comment="tuned parameter (rvr, roc, hype, burst_z, ...)"
+    ),
+    sa.Column(
+        "parameter", sa.String(128), nullable=False, comment="config key a recommendation would change"
+    ),
+    sa.Column("default_value", sa.Float, nullable=False, comment="its config value"),
+    sa.Column("proposed_value", sa.Float, nullable=False, comment="the live study's best value"),
+    sa.Column(
+        "windows", sa.Integer, nullable=False, comment="decided windows: tuned and config scored differently"
+    ),
+    sa.Column("windows_won", sa.Integer, nullable=False, comment="decided windows tuned won out of sample"),
+    sa.Column(
+        "mean_oos_gain",
+        sa.Float,
+        comment="mean out-of-sample Sharpe over decided windows, tuned minus config",
+    ),
+    sa.Column("market_share", sa.Float, nullable=False, comment="the scope's share of all tuned markets"),
+    sa.Column(
+        "predicted_effect",
+        sa.Float,
+        nullable=False,
+        comment="expected backtest_sharpe change (0 unless proposed)",
+    ),
+    sa.Column(
+        "proposed",
+        sa.Boolean,
+        nullable=False,
+        comment="passed the rule: won > half the decided windows and on average",
+    ),
+    sa.Column("reason", sa.Text, nullable=False, comment="the rule's verdict in words"),
+)
+
+# Money in the journal and its attribution is in the source book's cash units: backtest = each
+# market side starts with backtest.init_cash; paper = USD, each side stakes
+# signals.max_position_pct of research.bankroll_usd (starting_cash says which).
+trade_journal = sa.Table(
+    "trade_journal",
+    metadata,
+    sa.Column("as_of", sa.DateTime, primary_key=True, comment="last bar of the backtested data (UTC)"),
+    sa.Column("source", sa.String(16), primary_key=True, comment="backtest or paper (the risk gate's book)"),
+    sa.Column("market_id", sa.String(64), primary_key=True, comment="Gamma market id"),
+    sa.Column(
+        "direction", sa.String(8), primary_key=True, comment="YES trades yes_price, NO trades 1 - yes_price"
+    ),
+    sa.Column("entry_ts", sa.DateTime, primary_key=True, comment="fill bar of the entry (signal bucket + 1)"),
+    sa.Column("rule", sa.String(32), comment="signal rule that opened the trade (momentum, hype_lead)"),
+    sa.Column("signal_ts", sa.DateTime, comment="bucket whose data fired the signal (its bucket_ts)"),
+    sa.Column("exit_ts", sa.DateTime, nullable=False, comment="fill bar of the exit (last bar when open)"),
+    sa.Column("status", sa.String(8), nullable=False, comment="closed or open"),
+    sa.Column(
+        "exit_reason", sa.String(16), nullable=False, comment="time_exit, opposite_signal or open_at_end"
+    ),
+    sa.Column("category", sa.String(64), comment="market category (as in market_snapshots)"),
+    sa.Column("strength", sa.Float, comment="signal strength, 0..1"),
+    sa.Column("win_prob", sa.Float, comment="the signal's calibrated P(win); NULL when the rule has none"),
+    sa.Column("reason", sa.Text, nullable=False, comment="one line: why the signal fired"),
+    sa.Column(
+        "features",
+        sa.Text,
+        nullable=False,
+        comment="JSON object: the market_features row at signal_ts (rvr, roc, hype_index, spread, ...)",
+    ),
+    sa.Column(
+        "signal_detail", sa.Text, nullable=False, comment="JSON object: the signal's rule-specific columns"
+    ),
+    sa.Column(
+        "signals_at_entry",
+        sa.Integer,
+        nullable=False,
+        comment="signals filled at this entry (several rules may fire; the strongest names the trade)",
+    ),
+    sa.Column("starting_cash", sa.Float, nullable=False, comment="cash the market side started with"),
+    sa.Column("size", sa.Float, nullable=False, comment="tokens bought"),
+    sa.Column("entry_price", sa.Float, nullable=False, comment="close x (1 + slippage)"),
+    sa.Column("exit_price", sa.Float, nullable=False, comment="close x (1 - slippage); last close when open"),
+    sa.Column("entry_fees", sa.Float, nullable=False, comment="fees paid at entry, cash units"),
+    sa.Column("exit_fees", sa.Float, nullable=False, comment="fees paid at exit (0 while open), cash units"),
+    sa.Column(
+        "slippage_cost",
+        sa.Float,
+        nullable=False,
+        comment="slippage x traded value at the close, entry plus exit fill, cash units",
+    ),
+    sa.Column(
+        "total_costs",
+        sa.Float,
+        nullable=False,
+        comment="entry_fees + exit_fees + slippage_cost (already inside pnl)",
+    ),
+    sa.Column("pnl", sa.Float, nullable=False, comment="P&L after fees and slippage, cash units"),
+    sa.Column("trade_return", sa.Float, nullable=False, comment="pnl / (size x entry_price)"),
+    sa.Column("win", sa.Boolean, comment="pnl > 0; NULL while open"),
+    sa.Column("bars_held", sa.Integer, nullable=False, comment="bars between entry and exit"),
+)
+
+performance_attribution = sa.Table(
+    "performance_attribution",
+    metadata,
+    sa.Column("as_of", sa.DateTime, primary_key=True, comment="as_of of the trade_journal slice"),
+    sa.Column("source", sa.String(16), primary_key=True, comment="backtest or paper"),
+    sa.Column(
+        "dimension",
+        sa.String(64),
+        primary_key=True,
+        comment="all, rule, category, hour, or a bucketed feature (strength, rvr, hype_index, spread, ...)",
+    ),
+    sa.Column(
+        "bucket", sa.String(64), primary_key=True, comment="group: a rule, category, '14:00', or '1.5 to 2.3'"
+    ),
+    sa.Column("bucket_order", sa.Integer, nullable=False, comment="order of buckets in the dimension"),
+    sa.Column("lower", sa.Float, comment="feature bucket's lower quantile edge; NULL otherwise"),
+    sa.Column("upper", sa.Float, comment="feature bucket's upper quantile edge; NULL otherwise"),
+    sa.Column("trades", sa.Integer, nullable=False, comment="trades in the group, open ones included"),
+    sa.Column("closed_trades", sa.Integer, nullable=False, comment="closed trades (the rest is over these)"),
+    sa.Column("pnl", sa.Float, nullable=False, comment="realised P&L after costs, cash units of the source"),
+    sa.Column("mean_return", sa.Float, comment="mean trade_return"),
+    sa.Column("hit_rate", sa.Float, comment="share of trades with pnl > 0"),
+    sa.Column("profit_factor", sa.Float, comment="gross profit / gross loss (inf: no losing trade)"),
+    sa.Column(
+        "sharpe",
+        sa.Float,
+        comment="mean / std of trade returns x sqrt(trades per year of the group); NULL below 2 trades",
+    ),
 )
 
 # --- kaizen ---------------------------------------------------------------------------

@@ -92,10 +92,12 @@ def test_demo_ingest_fills_the_warehouse_and_repeats_without_duplicates(
         "tweets",
         "tweet_authors",
         "rejected_records",
+        "order_book_snapshots",
+        "whale_trades",
     ):
         assert counts_after[table] == counts[table], table
     runs = wh.read_frame("SELECT asset, status, api_calls, new_rows FROM ingestion_runs")
-    assert len(runs) == 8 and set(runs["status"]) == {"success"}
+    assert len(runs) == 2 * len(INGEST_ASSETS) and set(runs["status"]) == {"success"}
     assert runs["api_calls"].min() >= 1
 
 

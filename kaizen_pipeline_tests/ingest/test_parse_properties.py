@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 from kaizen_pipeline.ingest.collect import bucket_trades
 from kaizen_pipeline.ingest.parsers import (
     GammaMarket,
+    LargeTrade,
+    OrderBook,
     Reject,
     Trade,
     TweetRecord,
@@ -68,6 +70,11 @@ def _samples() -> dict[str, Any]:
         + _load("gamma_markets_list_closed_10records.json"),
         "clob": _load("clob_prices_history_interval_1m_fidelity10.json")["history"][:200],
         "trades": _load("data_api_trades_list.json"),
+        # the captured book and a multi-level one of ours in the same shape
+        "books": [
+            _load("clob_book_captured_single_level.json")["body"],
+            json.loads((Path(__file__).parent / "fixtures" / "clob_book_multi_level.json").read_text()),
+        ],
         "tweets": tweets,
         "users": users,
     }
@@ -209,3 +216,24 @@ def test_x_search_records_never_crash(data: st.DataObject) -> None:
     good_users, _ = _stored_and_rejected(UserRecord, users, "x", "id")
     for user in good_users:
         user.row(NOW)
+
+
+@EXAMPLES
+@given(data=st.data())
+def test_clob_books_never_crash(data: st.DataObject) -> None:
+    books = data.draw(mutated(SAMPLE["books"]))
+    good, _ = _stored_and_rejected(OrderBook, books, "clob", "asset_id")
+    for book in good:
+        row = book.row("m", "Yes", 3, NOW)
+        assert all(v is None or not isinstance(v, float) or math.isfinite(v) for v in row.values())
+        assert row["best_bid"] is None or 0 < row["best_bid"] < 1
+        assert len(json.loads(row["bids"])) <= 3 and len(json.loads(row["asks"])) <= 3
+
+
+@EXAMPLES
+@given(data=st.data())
+def test_large_trades_never_crash(data: st.DataObject) -> None:
+    trades = data.draw(mutated(SAMPLE["trades"]))
+    good, _ = _stored_and_rejected(LargeTrade, trades, "data", "transactionHash")
+    rows = [t.row("m", NOW) for t in good]
+    assert all(r["transaction_hash"] and r["wallet"] and math.isfinite(r["usd"]) for r in rows)

@@ -1,15 +1,18 @@
-"""The demo world's HTTP face: Gamma, CLOB prices-history, Data API trades and X recent search.
+"""The demo world's HTTP face: Gamma, CLOB prices-history and books, Data API trades and X recent search.
 
 Routes requests by path and answers in the real wire formats (string-encoded Gamma fields, cursor
-and token paging, X's rate-limit headers and error bodies), reading everything from a ``DemoWorld``.
+and token paging, books with decimal strings, bids ascending and asks descending, X's rate-limit
+headers and error bodies), reading everything from a ``DemoWorld``.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
 X_RATE_LIMIT = 450
 X_RATE_WINDOW_SECONDS = 900  # X counts recent-search calls per 15 minutes
 X_WINDOW_SECONDS = 7 * 86400  # recent search reaches back 7 days
+MAX_BOOKS_PER_REQUEST = 500
 
 
 class DemoApi:
@@ -57,6 +61,10 @@ class DemoApi:
                 return self._gamma_markets(params)
             if path.endswith("/prices-history"):
                 return self._prices_history(params)
+            if path.endswith("/books") and request.method == "POST":
+                return self._books(request)
+            if path.endswith("/book"):
+                return self._book(params)
             if path.endswith("/trades"):
                 return self._data_trades(params)
             if path.endswith("/2/tweets/search/recent"):
@@ -194,6 +202,58 @@ class DemoApi:
             self._history_cache[key] = body
         return httpx.Response(200, content=body, headers={"content-type": "application/json"})
 
+    def book_json(self, token: str, k: int) -> dict[str, Any]:
+        """The CLOB ``/book`` answer of ``token`` in bucket ``k``: best bid and best ask LAST, as the real one."""
+        w = self.world
+        m, outcome = w.by_token[token]
+        bids, asks, per_unit = w.book_levels(m, k)
+        if outcome == "No":  # the NO book mirrors the YES book: a YES ask is a NO bid at 1 - price
+            bids, asks = [(per_unit - a, q) for a, q in asks], [(per_unit - b, q) for b, q in bids]
+        digits = 3 if per_unit == 1000 else 2
+
+        def price(ticks: int) -> str:
+            return f"{ticks / per_unit:.{digits}f}".rstrip("0")
+
+        last = round(w.yes_price(m, k) * per_unit)
+        body: dict[str, Any] = {
+            "market": m.condition_id,
+            "asset_id": token,
+            "timestamp": str(int(w.clock() * 1000)),
+            "hash": "",
+            "bids": [{"price": price(t), "size": f"{q:.2f}"} for t, q in reversed(bids)],
+            "asks": [{"price": price(t), "size": f"{q:.2f}"} for t, q in reversed(asks)],
+            "min_order_size": "5",
+            "tick_size": f"{1 / per_unit:.{digits}f}",
+            "neg_risk": m.index % 4 == 0,
+            "last_trade_price": price(
+                min(per_unit - 1, max(1, last if outcome == "Yes" else per_unit - last))
+            ),
+        }
+        body["hash"] = hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        return body
+
+    def _book(self, params: dict[str, str]) -> httpx.Response:
+        token = params.get("token_id", "")
+        if token not in self.world.by_token:
+            return httpx.Response(404, json={"error": "No orderbook exists for the requested token id"})
+        return httpx.Response(200, json=self.book_json(token, self.world.now_bucket()))
+
+    def _books(self, request: httpx.Request) -> httpx.Response:
+        try:
+            wanted = json.loads(request.content or b"null")
+        except json.JSONDecodeError:
+            raise _BadRequest(400, {"error": "invalid body: expected a JSON array"}) from None
+        if not isinstance(wanted, list) or not all(
+            isinstance(x, dict) and isinstance(x.get("token_id"), str) for x in wanted
+        ):
+            raise _BadRequest(400, {"error": 'invalid body: expected [{"token_id": "..."}]'})
+        if len(wanted) > MAX_BOOKS_PER_REQUEST:
+            raise _BadRequest(400, {"error": f"at most {MAX_BOOKS_PER_REQUEST} tokens per request"})
+        now_k = self.world.now_bucket()
+        # a token without a book is left out of the answer, not an error
+        books = [self.book_json(x["token_id"], now_k) for x in wanted if x["token_id"] in self.world.by_token]
+        return httpx.Response(200, json=books)
+
     def _data_trades(self, params: dict[str, str]) -> httpx.Response:
         w = self.world
         m = w.by_condition.get(params.get("market", ""))
@@ -203,6 +263,7 @@ class DemoApi:
         offset = _int_param(params, "offset", 0)
         if not 1 <= limit <= 10_000 or offset < 0:
             raise _BadRequest(400, {"error": "invalid limit or offset"})
+        keep = _trade_filter(params)
         now_k = w.now_bucket()
         now_ts = w.bucket_ts(now_k + 1)
         oldest_week = max(0, (now_k - w.history_days * w.day_buckets) // w.week_buckets)
@@ -210,7 +271,7 @@ class DemoApi:
         skipped = 0
         for week in range(now_k // w.week_buckets, oldest_week - 1, -1):
             for t in w.week_trades(m, week):
-                if t["timestamp"] >= now_ts:
+                if t["timestamp"] >= now_ts or not keep(t):
                     continue
                 if skipped < offset:
                     skipped += 1
@@ -326,6 +387,22 @@ class _BadRequest(Exception):
         super().__init__(status)
         self.status = status
         self.body = body
+
+
+def _trade_filter(params: dict[str, str]) -> Callable[[dict[str, Any]], bool]:
+    """The Data API's ``filterType`` (CASH: size x price, TOKENS: size) at least ``filterAmount``."""
+    kind, amount = params.get("filterType"), params.get("filterAmount")
+    if kind is None and amount is None:
+        return lambda t: True
+    if kind not in ("CASH", "TOKENS") or amount is None:
+        raise _BadRequest(400, {"error": "filterType must be CASH or TOKENS, with filterAmount"})
+    try:
+        minimum = float(amount)
+    except ValueError:
+        raise _BadRequest(400, {"error": "filterAmount must be a number"}) from None
+    if kind == "CASH":
+        return lambda t: t["size"] * t["price"] >= minimum
+    return lambda t: t["size"] >= minimum
 
 
 def _int_param(params: dict[str, str], name: str, default: int) -> int:

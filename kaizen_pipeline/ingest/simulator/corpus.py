@@ -24,14 +24,17 @@ SUBJECTS = [
     "Keystone", "Lumen", "Meridian", "Nimbus", "Onyx", "Pioneer", "Quartz", "Riviera", "Summit", "Tundra",
 ]  # fmt: skip
 PERIODS = ["December", "January", "February", "March", "spring", "summer", "2027"]
+# Bullish and bearish posts use prediction-market slang too (longing, shorting, fading, ...), which
+# research.sentiment_lexicon scores and plain VADER does not. Pool sizes stay fixed: the world's
+# random draws depend on them.
 BULLISH = [
     "Huge momentum for {kw}, this is happening. Loading up on YES",
     "Strong signs on {kw}. Bullish, odds look way too low",
     "Great news on {kw}! Confident this resolves YES",
-    "Everyone is talking about {kw}. Love this setup, buying",
+    "Everyone is talking about {kw}. Still undervalued, longing YES",
 ]
 BEARISH = [
-    "Terrible news for {kw}. This is not happening, selling",
+    "{kw} is overpriced, shorting. This is not happening",
     "Bad signs on {kw}, odds look way too high. Bearish",
     "Disappointing update on {kw}. Expect NO, dumping my shares",
     "Worried about {kw}. Weak case, fading this market",

@@ -115,7 +115,9 @@ class SimulatorServer:
                     return False
             return True
 
-    def _answer(self, raw_path: str, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+    def _answer(
+        self, raw_path: str, headers: dict[str, str], method: str = "GET", body: bytes = b""
+    ) -> tuple[int, bytes, dict[str, str]]:
         # Price histories are immutable within a bucket: answer repeats from a cache so the
         # server's own CPU does not limit the clients under test.
         key = (raw_path, self.world.now_bucket()) if "/prices-history" in raw_path else None
@@ -124,7 +126,8 @@ class SimulatorServer:
                 hit = self._cache.get(key)
             if hit is not None:
                 return hit
-        response = self.world.handle(httpx.Request("GET", f"http://simulator{raw_path}", headers=headers))
+        request = httpx.Request(method, f"http://simulator{raw_path}", headers=headers, content=body or None)
+        response = self.world.handle(request)
         answer = (
             response.status_code,
             response.content,
@@ -158,6 +161,12 @@ class SimulatorServer:
                 self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                self._serve("GET", b"")
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                self._serve("POST", self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+            def _serve(self, method: str, body: bytes) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/_stats":
                     self._send(200, json.dumps(asdict(server.stats)).encode())
@@ -188,14 +197,14 @@ class SimulatorServer:
                     return
                 if fault == "timeout":
                     time.sleep(server.timeout_fault_s)
-                status, body, headers = server._answer(self.path, dict(self.headers))
+                status, answer, headers = server._answer(self.path, dict(self.headers), method, body)
                 if fault == "truncated":
-                    body = body[: max(1, len(body) // 2)]
+                    answer = answer[: max(1, len(answer) // 2)]
                 with server._lock:
                     server.stats.served += 1
                 # After a timeout fault the client has already gone away.
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self._send(status, body, headers)
+                    self._send(status, answer, headers)
 
         return Handler
 
@@ -228,13 +237,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--prices-history-limit", type=int, default=1000, help="requests per 10 s (0: unlimited)"
     )
+    parser.add_argument("--book-limit", type=int, default=1500, help="GET /book per 10 s (0: unlimited)")
+    parser.add_argument("--books-limit", type=int, default=500, help="POST /books per 10 s (0: unlimited)")
     parser.add_argument("--warm", action="store_true", help="build every market's series before serving")
     args = parser.parse_args(argv)
-    limits = (
-        {"/prices-history": EndpointLimit(args.prices_history_limit, 10.0)}
-        if args.prices_history_limit
-        else {}
-    )
+    documented = {
+        "/prices-history": args.prices_history_limit,
+        "/book": args.book_limit,
+        "/books": args.books_limit,
+    }
+    limits = {path: EndpointLimit(n, 10.0) for path, n in documented.items() if n}
     world = DemoWorld(seed=args.seed, n_markets=args.markets)
     if args.warm:
         now_k = world.now_bucket()

@@ -13,6 +13,8 @@ range is reproducible and a later run extends the same history. Per market:
 - in *lead* markets the logit drifts by ``beta * direction * b[t - lag]``: hype leads price by ``lag``
   buckets (``planted_lead_lags()`` is the ground truth research is tested against);
 - trade activity rises with price moves and has bursts of its own;
+- order books around the YES price (``book_levels``): the spread widens with activity, depth varies,
+  and in lead markets the side the coming hype drift pushes toward is thinner;
 - bot-like accounts (young, few followers, many followings, high posting rate) post duplicate
   promotional texts in bursts unrelated to price;
 - with ``transient_error_rate`` (``demo.transient_error_rate``) that share of requests is answered
@@ -72,6 +74,12 @@ VOLUME_BURST_PROB = 0.003
 VOLUME_BURST_MEAN = 4.0
 N_HUMAN_AUTHORS = 400
 N_BOT_AUTHORS = 40
+# --- order books ------------------------------------------------------------------------------
+BOOK_MAX_SPREAD_TICKS = 8
+BOOK_LEVELS = (6, 30)  # price levels per side, drawn per bucket
+# Size tilt of a lead market's book per unit of the coming bucket's hype drift (about one burst):
+# the side the price is pushed toward thins. Level sizes vary far more, so it is a hint, not a tell.
+BOOK_TILT = 0.4
 
 
 @dataclass(frozen=True)
@@ -315,6 +323,47 @@ class DemoWorld:
         """The YES price of market ``m`` in bucket ``k`` (rounded like the API's)."""
         x = self.series(m, k).logit[k]
         return round(1.0 / (1.0 + math.exp(-x)), 3)
+
+    # --- order books -------------------------------------------------------------------
+
+    def book_levels(
+        self, m: DemoMarket, k: int
+    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]], int]:
+        """The YES book of market ``m`` in bucket ``k``: (bids, asks) best first as (price in ticks, shares), ticks per 1.
+
+        The mid sits at the YES price; the tick is 0.001 near the bounds (below 0.04 or above 0.96)
+        and 0.01 elsewhere, as on Polymarket; the spread widens with activity (volume bursts and
+        price moves); depth varies per bucket. In lead markets the side the coming hype drift
+        pushes the price toward is thinner. The NO book is this one mirrored (``1 - price``).
+        """
+        s = self.series(m, k + 1)
+        price = 1.0 / (1.0 + math.exp(-s.logit[k]))
+        per_unit = 1000 if price < 0.04 or price > 0.96 else 100
+        rng = np.random.default_rng([self.seed, 1 + m.index, 300, k])
+        spread = int(
+            np.clip(1 + round(0.8 * (s.activity[k] - 1.0)) + rng.integers(0, 2), 1, BOOK_MAX_SPREAD_TICKS)
+        )
+        bid = max(1, math.floor(price * per_unit - spread / 2))
+        ask = min(per_unit - 1, bid + spread)
+        bid = min(bid, ask - 1)
+        tilt = 0.0
+        if m.lead_lag and k + 1 - m.lead_lag >= 0:
+            drift = m.direction * (s.hype[k + 1 - m.lead_lag] - HYPE_MEAN)
+            tilt = BOOK_TILT * float(np.clip(drift / HYPE_BURST_MEAN, -1.0, 1.0))
+        shares = m.trade_usd_mean / max(price, 1.0 - price) / 3
+
+        def side(start: int, step: int, weight: float) -> list[tuple[int, float]]:
+            levels, at = [], start
+            for i in range(int(rng.integers(BOOK_LEVELS[0], BOOK_LEVELS[1] + 1))):
+                if not 0 < at < per_unit:
+                    break
+                size = float(rng.lognormal(math.log(shares), 0.8)) * (1 + 0.15 * i) * weight
+                levels.append((at, round(max(size, 5.0), 2)))
+                at += step * int(rng.integers(1, 4))
+            return levels
+
+        # price pushed up (tilt > 0): asks thin, bids thicken; down: the reverse
+        return side(bid, -1, math.exp(tilt)), side(ask, 1, math.exp(-tilt)), per_unit
 
     # --- trades and posts (generated lazily per market and week) -------------------------
 
