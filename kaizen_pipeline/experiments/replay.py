@@ -68,7 +68,10 @@ RUN_TRUTH_CONFIG: dict[str, Any] = {
 MARKET_TRUTH_CONFIG: dict[str, Any] = {
     "data_collection": {"max_markets": 50, "history_days": 8, "trade_history_days": 8},
     "demo": {"n_markets": 50, "history_days": 30},
-    "signals": {"roc_threshold": 0.02, "max_position_pct": 0.5},
+    # The planted changes move momentum thresholds, and the truth was measured on the momentum rule:
+    # hype_lead's trades (the demo's planted edge, untouched by these changes) would only add noise
+    # to every market's P&L, so the truth book runs the momentum rule alone.
+    "signals": {"roc_threshold": 0.02, "max_position_pct": 0.5, "rules": ["momentum"]},
     "backtest": {"fees": 0.01, "slippage": 0.02},
     "risk": {"daily": 1.0, "weekly": 1.0, "monthly": 1.0, "circuit_breaker": 1.0},
 }

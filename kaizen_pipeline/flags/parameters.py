@@ -48,6 +48,8 @@ FLAGGABLE: Mapping[str, FlaggableParameter] = {
         FlaggableParameter("signals.rvr_threshold", "market", _MARKET_WHY),
         FlaggableParameter("signals.roc_threshold", "market", _MARKET_WHY),
         FlaggableParameter("signals.hype_threshold", "market", _MARKET_WHY),
+        FlaggableParameter("signals.hype_lead_burst_z", "market", _MARKET_WHY),
+        FlaggableParameter("signals.hype_lead_min_posts", "market", _MARKET_WHY),
         FlaggableParameter("signals.max_position_pct", "market", _MARKET_WHY),
         FlaggableParameter(
             "research.signal_hold_buckets",

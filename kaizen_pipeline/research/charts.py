@@ -63,3 +63,45 @@ def equity_figure(timeline: pd.DataFrame) -> plt.Figure:
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
+
+
+def reliability_figure(reliability: pd.DataFrame) -> plt.Figure:
+    """Per rule: mean outcome against the calibrated win probability per bin, and realised against predicted edge.
+
+    Token prices move little within a holding period, so the left panel hugs the diagonal for any
+    sensible forecast; the right panel (both minus the price paid) shows whether the edge is real.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.8))
+    left.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label="perfectly calibrated")
+    bins = reliability[reliability["bin"] >= 0]
+    edges = []
+    for rule, group in bins.groupby("rule", sort=True):
+        if rule == "*":
+            continue
+        total = reliability[(reliability["rule"] == rule) & (reliability["bin"] == -1)]
+        label = str(rule)
+        if not total.empty:
+            t = total.iloc[0]
+            label = f"{rule}: Brier {t['brier']:.4f} (market {t['brier_market']:.4f}), n={int(t['n'])}"
+        left.plot(group["mean_predicted"], group["mean_outcome"], marker="o", label=label)
+        predicted = group["mean_predicted"] - group["mean_market"]
+        realised = group["mean_outcome"] - group["mean_market"]
+        right.scatter(predicted, realised, s=12 + 2 * group["n"].clip(upper=100), alpha=0.7, label=str(rule))
+        edges.extend([*predicted, *realised])
+    left.set_xlim(0, 1)
+    left.set_ylim(0, 1)
+    left.set_xlabel("calibrated win probability (out of sample)")
+    left.set_ylabel("mean outcome (token price at exit)")
+    left.legend(fontsize=7, loc="upper left")
+    span = max([abs(e) for e in edges if pd.notna(e)] or [0.01]) * 1.1
+    right.plot([-span, span], [-span, span], color="grey", linewidth=0.8, linestyle=":")
+    right.axhline(0, color="grey", linewidth=0.6)
+    right.axvline(0, color="grey", linewidth=0.6)
+    right.set_xlim(-span, span)
+    right.set_ylim(-span, span)
+    right.set_xlabel("predicted edge (win probability - price paid)")
+    right.set_ylabel("realised edge (outcome - price paid)")
+    right.set_title("per probability bin (size: signals)", fontsize=9)
+    right.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig

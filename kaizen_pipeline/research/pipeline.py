@@ -13,11 +13,21 @@ from typing import TypeVar
 
 import pandas as pd
 
-from kaizen_pipeline.backtest.book import BookConfig
+from kaizen_pipeline.backtest.book import BookConfig, price_grid
 from kaizen_pipeline.clock import bucket_minutes
+from kaizen_pipeline.research.calibration import CalibrationConfig, calibrate_walk_forward, signal_outcomes
 from kaizen_pipeline.research.correlation import CorrelationConfig
 from kaizen_pipeline.research.features import FeatureConfig
-from kaizen_pipeline.research.hype import BotConfig, HypeConfig
+from kaizen_pipeline.research.hype import BotConfig, HypeConfig, lexicon_items
+from kaizen_pipeline.research.lead import (
+    RULE_HYPE_LEAD,
+    RULE_MOMENTUM,
+    LeadParams,
+    combine_rules,
+    hype_lead_rule,
+    per_params,
+    with_rule,
+)
 from kaizen_pipeline.research.portfolio import SizingConfig
 from kaizen_pipeline.research.risk import PaperBookConfig, RiskLimits, run_risk_gate
 from kaizen_pipeline.research.signals import SIGNAL_COLUMNS, SignalThresholds, signal_rule
@@ -41,6 +51,9 @@ class ResearchConfig:
     exclude_ambiguous_posts: bool
     correlation_window_buckets: int
     bucket_minutes: int
+    rules: tuple[str, ...] = (RULE_MOMENTUM, RULE_HYPE_LEAD)
+    lead: LeadParams = LeadParams()
+    calibration: CalibrationConfig = CalibrationConfig()
 
 
 def research_config(settings: Settings) -> ResearchConfig:
@@ -71,6 +84,7 @@ def research_config(settings: Settings) -> ResearchConfig:
             weight_sentiment=r.hype_weight_sentiment,
             window_buckets=r.hype_window_buckets,
             min_periods=r.hype_min_periods,
+            sentiment_lexicon=lexicon_items(r.sentiment_lexicon),
         ),
         bots=BotConfig(
             enabled=settings.twitter.bot_detection,
@@ -110,11 +124,21 @@ def research_config(settings: Settings) -> ResearchConfig:
             max_category=r.max_category_pct / 100.0,
             max_total=s.max_exposure_pct / 100.0,
             bankroll_usd=r.bankroll_usd,
+            cost_per_fill=engine.fees + engine.slippage,
         ),
         risk_reset_at=reset,
         exclude_ambiguous_posts=r.exclude_ambiguous_posts,
         correlation_window_buckets=r.correlation_window_buckets,
         bucket_minutes=minutes,
+        rules=tuple(s.rules),
+        lead=LeadParams.from_settings(settings),
+        calibration=CalibrationConfig(
+            refit_hours=r.calibration_refit_hours,
+            prior_signals=r.calibration_prior_signals,
+            min_signals=r.calibration_min_signals,
+            hold_buckets=engine.holding_bars,
+            bucket_minutes=minutes,
+        ),
     )
 
 
@@ -167,17 +191,58 @@ def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return joined.sort_values(["bucket_ts", "market_id"]).reset_index(drop=True)
 
 
+def hype_lead_candidates(
+    features: pd.DataFrame,
+    posts: pd.DataFrame,
+    leads: pd.DataFrame,
+    params: LeadParams | pd.Series,
+    bucket_minutes: int,
+) -> pd.DataFrame:
+    """hype_lead signals: features joined with the bot-filtered post counts, each market's estimates.
+
+    ``params``: one LeadParams, or a Series aligned with ``features`` (each row's flag variant).
+    """
+    frame = features.merge(
+        posts[["market_id", "bucket_ts", "post_count"]], on=["market_id", "bucket_ts"], how="left"
+    )
+    frame.index = features.index
+    return per_params(frame, params, lambda f, p: hype_lead_rule(f, leads, p, bucket_minutes))
+
+
 def gated_signals(
     features: pd.DataFrame,
     thresholds: SignalThresholds | Callable[[str], SignalThresholds] | pd.Series,
     limits: RiskLimits,
     book: PaperBookConfig,
     reset_at: datetime | None = None,
+    *,
+    hype_lead: pd.DataFrame | None = None,
+    rules: Iterable[str] = (RULE_MOMENTUM,),
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """signal_rule on the features (thresholds: see :func:`signal_candidates`), then the risk gate.
+    """The rules' signals (momentum: thresholds as in :func:`signal_candidates`), then the risk gate.
 
-    Returns (accepted, blocked, risk timeline).
+    ``hype_lead``: the hype_lead rule's candidates (:func:`hype_lead_candidates`), used when
+    ``rules`` names it. Returns (accepted, blocked, risk timeline); every row has its ``rule``.
     """
-    candidates = signal_candidates(features, thresholds, book.bucket_minutes)
+    rules = tuple(rules)
+    frames = []
+    if RULE_HYPE_LEAD in rules and hype_lead is not None:
+        frames.append(hype_lead)
+    if RULE_MOMENTUM in rules:
+        frames.append(with_rule(signal_candidates(features, thresholds, book.bucket_minutes), RULE_MOMENTUM))
+    candidates = combine_rules(frames)
     prices = features[["market_id", "bucket_ts", "yes_price"]]
     return run_risk_gate(candidates, prices, limits, book, reset_at=reset_at)
+
+
+def calibrated_signals(
+    signals: pd.DataFrame, features: pd.DataFrame, config: CalibrationConfig, price_floor: float
+) -> pd.DataFrame:
+    """Signals with outcomes (where known) and walk-forward win probabilities (research.calibration)."""
+    if signals.empty:
+        out = signals.copy()
+        for col in ("outcome", "outcome_at", "win_prob", "calibration_n"):
+            out[col] = pd.Series(dtype=float)
+        return out
+    grid = price_grid(features, price_floor)
+    return calibrate_walk_forward(signal_outcomes(signals, grid, config), config)

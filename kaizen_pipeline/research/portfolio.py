@@ -3,11 +3,14 @@
 Pure module (no Dagster). Weights are fractions of equity; each position holds the signalled
 token (YES, or NO = the complement priced 1 - yes_price).
 
-1. Price q: the current price of the bought token. Estimated probability that it pays out:
-       p = clip(q + edge_per_strength x strength, 0.01, 0.99)
-   i.e. the edge p - q grows linearly with the signal strength (``research.edge_per_strength``
-   is the edge of a strength-1 signal; calibrate it with the backtest's hit rates).
-2. Kelly for a binary contract bought at q that pays 1: f* = (p - q) / (1 - q) (0 when p <= q);
+1. Price q: the current price of the bought token. Probability p that it pays out: the signal's
+   calibrated ``win_prob`` (research.calibration: learned walk-forward from earlier signals'
+   outcomes, shrunk toward the price when history is thin). A signal without one (no calibration
+   yet) falls back to a placeholder, p = clip(q + edge_per_strength x strength, 0.01, 0.99)
+   (``prob_source`` says which).
+2. Kelly for a binary contract bought at q that pays 1: f* = (p - q') / (1 - q') (0 when p <= q'),
+   with q' = q (1 + c) / (1 - c) the price after the costs of the entry and the exit fill
+   (c = fees + slippage per fill), so a signal whose edge does not cover its costs gets no stake;
    ``kelly_fraction`` = ``research.kelly_fraction`` x f* (fractional Kelly).
 3. Correlation shrink: with rho_ij the correlation of the markets' YES returns over the last
    ``research.correlation_window_buckets`` buckets and d = +1 (YES) / -1 (NO),
@@ -37,6 +40,7 @@ ALLOCATION_COLUMNS = [
     "price",
     "strength",
     "estimated_prob",
+    "prob_source",
     "edge",
     "kelly_full",
     "kelly_fraction",
@@ -64,6 +68,13 @@ class SizingConfig:
     max_category: float = 0.20
     max_total: float = 0.25
     bankroll_usd: float = 10_000.0
+    cost_per_fill: float = 0.0
+
+
+def cost_adjusted_price(price: np.ndarray | float, cost_per_fill: float) -> np.ndarray:
+    """q' = q (1 + c) / (1 - c): the price a round trip effectively pays, capped below 1."""
+    q = np.asarray(price, dtype=float)
+    return np.minimum(q * (1.0 + cost_per_fill) / (1.0 - cost_per_fill), 0.999)
 
 
 def estimated_probability(
@@ -192,9 +203,15 @@ def size_portfolio(
         rows["category"] = sig.get("category")
         rows["price"] = q
         rows["strength"] = sig["strength"].astype(float)
-        rows["estimated_prob"] = estimated_probability(q, rows["strength"], config.edge_per_strength)
+        placeholder = estimated_probability(q, rows["strength"], config.edge_per_strength)
+        calibrated = (
+            sig["win_prob"].astype(float) if "win_prob" in sig else pd.Series(np.nan, index=sig.index)
+        )
+        rows["estimated_prob"] = calibrated.where(calibrated.notna(), placeholder)
+        rows["prob_source"] = np.where(calibrated.notna(), "calibrated", "placeholder")
         rows["edge"] = rows["estimated_prob"] - rows["price"]
-        rows["kelly_full"] = kelly_binary(rows["estimated_prob"], rows["price"])
+        paid = cost_adjusted_price(rows["price"], config.cost_per_fill)
+        rows["kelly_full"] = kelly_binary(rows["estimated_prob"], paid)
         rows["kelly_fraction"] = config.kelly_fraction * rows["kelly_full"]
         rows["corr_shrink"] = correlation_shrink(corr, rows["direction"])
         raw = (rows["kelly_fraction"] * rows["corr_shrink"]).fillna(0.0)

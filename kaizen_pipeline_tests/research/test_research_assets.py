@@ -116,15 +116,38 @@ def test_every_table_is_written_and_metadata_shows_tables_and_charts(demo_run: D
     }
 
 
-def test_signals_follow_the_rule_and_fill_at_the_next_bar(demo_run: DemoRun) -> None:
+def test_signals_follow_their_rule_and_fill_at_the_next_bar(demo_run: DemoRun) -> None:
     wh = _warehouse(demo_run)
     signals = wh.read_frame("SELECT * FROM trading_signals", parse_dates=["bucket_ts", "fill_ts"])
-    s = demo_run.settings.signals
-    assert (signals["rvr"] >= s.rvr_threshold).all() and (signals["roc"].abs() >= s.roc_threshold).all()
-    assert (signals["hype_index"] >= s.hype_threshold).all()
-    assert ((signals["roc"] > 0) == (signals["direction"] == "YES")).all()
+    assert set(signals["rule"]) == {"momentum", "hype_lead"}
     assert (signals["fill_ts"] - signals["bucket_ts"] == pd.Timedelta(minutes=15)).all()
     assert signals["strength"].between(0, 1).all()
+    assert not signals.duplicated(["market_id", "bucket_ts"]).any()
+
+    s = demo_run.settings.signals
+    momentum = signals[signals["rule"] == "momentum"]
+    assert (momentum["rvr"] >= s.rvr_threshold).all() and (momentum["roc"].abs() >= s.roc_threshold).all()
+    assert (momentum["hype_index"] >= s.hype_threshold).all()
+    assert ((momentum["roc"] > 0) == (momentum["direction"] == "YES")).all()
+    assert momentum["lead_lag"].isna().all()
+
+    # hype_lead: a burst in a market whose estimated lead was significant when the signal fired,
+    # bought in the lead's direction at the estimate the rule had then
+    lead = signals[signals["rule"] == "hype_lead"]
+    assert (lead["burst_z"] >= s.hype_lead_burst_z).all()
+    assert (lead["lead_lag"] >= 1).all()
+    assert ((lead["lead_corr"] > 0) == (lead["direction"] == "YES")).all()
+    estimates = wh.read_frame("SELECT * FROM hype_lead_estimates", parse_dates=["estimated_at"])
+    used = pd.merge_asof(
+        lead.sort_values("bucket_ts"),
+        estimates.sort_values("estimated_at"),
+        left_on="bucket_ts",
+        right_on="estimated_at",
+        by="market_id",
+    )
+    assert used["significant"].all()
+    assert (used["best_lag"] == used["lead_lag"]).all()
+    assert (used["estimated_at"] <= used["bucket_ts"]).all()
 
 
 @pytest.mark.slow
@@ -192,8 +215,10 @@ def test_a_market_runs_the_variant_its_flag_gives_it_from_its_first_exposure(
     shutil.copy(Path(demo_run.settings.database.path), tmp_path / "copy.sqlite")
     env = {**demo_run.env, "KAIZEN_DATABASE__PATH": str(tmp_path / "copy.sqlite")}
     with demo_env(env) as settings:
+        # the flag moves a momentum threshold, so the momentum rule's signals are what change
         baseline = _warehouse(demo_run).read_frame(
-            "SELECT market_id, bucket_ts FROM trading_signals", parse_dates=["bucket_ts"]
+            "SELECT market_id, bucket_ts FROM trading_signals WHERE rule = 'momentum'",
+            parse_dates=["bucket_ts"],
         )
         busiest = baseline["market_id"].value_counts().index[0]
         since = baseline.loc[baseline["market_id"] == busiest, "bucket_ts"].median().to_pydatetime()
@@ -206,7 +231,8 @@ def test_a_market_runs_the_variant_its_flag_gives_it_from_its_first_exposure(
         )
     assert result.success
     after = warehouse_for(settings.database.sqlalchemy_url()).read_frame(
-        "SELECT market_id, bucket_ts, variants FROM trading_signals", parse_dates=["bucket_ts"]
+        "SELECT market_id, bucket_ts, variants FROM trading_signals WHERE rule = 'momentum'",
+        parse_dates=["bucket_ts"],
     )
     mine = after[after["market_id"] == busiest]
     assert not mine.empty and (mine["bucket_ts"] < since).all()  # its pre-period kept the config's signals
