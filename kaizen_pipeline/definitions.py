@@ -22,7 +22,9 @@ DOMAINS = (ingest_defs, research_defs, backtest_defs, kaizen_defs, flags_defs, e
 
 main_job = dg.define_asset_job(
     "main_job",
-    selection=dg.AssetSelection.groups("ingest", "research", "backtest", "kaizen", "flags", "experiments"),
+    # parameter_tuning (Optuna studies, minutes) runs on its own weekly schedule, parameter_tuning_job
+    selection=dg.AssetSelection.groups("ingest", "research", "backtest", "kaizen", "flags", "experiments")
+    - dg.AssetSelection.assets("parameter_tuning"),
     description="The whole pipeline: ingest, research, backtests, the kaizen cycle and its experiments, with their checks.",
 )
 

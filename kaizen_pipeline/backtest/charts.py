@@ -87,3 +87,47 @@ def walk_forward_figure(windows: pd.DataFrame, oos_equity: pd.Series, init_cash:
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
+
+
+def attribution_figure(attribution: pd.DataFrame, source: str) -> plt.Figure:
+    """One source's attribution: realised P&L by rule and by entry hour, hit rate by strength bucket."""
+    rows = attribution[attribution["source"] == source]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, dimension, title in (
+        (axes[0], "rule", "P&L by rule"),
+        (axes[1], "hour", "P&L by entry hour (UTC)"),
+    ):
+        part = rows[rows["dimension"] == dimension].sort_values("bucket_order")
+        values = part["pnl"].to_numpy(dtype=float)
+        colors = ["#55a868" if v >= 0 else "#c44e52" for v in np.nan_to_num(values)]
+        ax.bar(part["bucket"].astype(str), np.nan_to_num(values), color=colors)
+        ax.axhline(0, color="grey", linewidth=0.7)
+        ax.set_title(f"{source}: {title}")
+        ax.set_ylabel("realised P&L")
+        ax.tick_params(axis="x", labelrotation=90 if dimension == "hour" else 0, labelsize=7)
+    part = rows[rows["dimension"] == "strength"].sort_values("bucket_order")
+    axes[2].bar(part["bucket"].astype(str), np.nan_to_num(part["hit_rate"].to_numpy(dtype=float)) * 100)
+    axes[2].axhline(50, color="grey", linewidth=0.7, linestyle=":")
+    axes[2].set_title(f"{source}: hit rate by strength bucket")
+    axes[2].set_ylabel("hit rate %")
+    axes[2].tick_params(axis="x", labelrotation=30, labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def tuning_figure(windows: pd.DataFrame) -> plt.Figure:
+    """Out-of-sample Sharpe of the tuned vs the config values per scope (mean over the tested windows)."""
+    tested = windows[windows["window_index"] >= 0]
+    means = tested.groupby("scope")[["oos_score_tuned", "oos_score_default"]].mean().astype(float)
+    means = means.head(20)  # the chart stays readable; the table lists every scope
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(means) + 3), 3.8))
+    x = np.arange(len(means))
+    ax.bar(x - 0.2, means["oos_score_default"].to_numpy(), width=0.4, label="config values", color="#8c8c8c")
+    ax.bar(x + 0.2, means["oos_score_tuned"].to_numpy(), width=0.4, label="tuned", color="#4c72b0")
+    ax.axhline(0, color="grey", linewidth=0.7)
+    ax.set_xticks(x, [str(s) for s in means.index], rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel("mean out-of-sample Sharpe")
+    ax.set_title("tuned vs config values on the test windows")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -616,6 +616,53 @@ class Learned:
     notes: list[str]
 
 
+TUNING_TARGET_METRIC = "backtest_sharpe"  # tuning scores the book's Sharpe after costs
+
+
+def tuning_candidates(
+    wh: Warehouse, settings: Settings
+) -> tuple[list[KaizenImprovementCandidate], list[str]]:
+    """Catalogue entries from the newest parameter_tuning proposals that passed its out-of-sample rule.
+
+    Costs are those of the configured entry for the same parameter (none: 0). A category's value
+    reaches an experiment as a change for every market: flags cannot target a category yet.
+    """
+    if TUNING_TARGET_METRIC not in registry(settings.kaizen):
+        return [], [f"tuning proposals skipped: {TUNING_TARGET_METRIC} is not a registered metric"]
+    table = wh.table("tuning_proposals")
+    newest = wh.scalar(sa.select(sa.func.max(table.c.as_of)))
+    if newest is None:
+        return [], []
+    rows = wh.read_frame(sa.select(table).where(table.c.as_of == newest, table.c.proposed.is_(True)))
+    configured = {c.key for c in settings.kaizen.catalogue}
+    costs = {c.parameter: c for c in reversed(settings.kaizen.catalogue) if c.parameter}
+    out = []
+    for r in rows.sort_values("catalogue_key").to_dict("records"):
+        if r["catalogue_key"] in configured:
+            continue  # a configured entry of the same key wins
+        origin = costs.get(r["parameter"])
+        where = (
+            "every market"
+            if r["scope_kind"] == "all"
+            else f"{r['scope']} (an experiment tests it on every market)"
+        )
+        out.append(
+            KaizenImprovementCandidate(
+                key=r["catalogue_key"],
+                title=f"Tuned for {where}: {r['parameter']} {r['default_value']:g} -> {r['proposed_value']:g} "
+                f"(beat the config out of sample in {r['windows_won']} of {r['windows']} windows)",
+                target_metric=TUNING_TARGET_METRIC,
+                predicted_effect=float(r["predicted_effect"]),
+                cost_hours=origin.cost_hours if origin else 0.0,
+                cost_money=origin.cost_money if origin else 0.0,
+                parameter=r["parameter"],
+                proposed_value=f"{r['proposed_value']:g}",
+            )
+        )
+    notes = [f"{len(out)} tuned value(s) from parameter_tuning as of {newest:%Y-%m-%d %H:%M}"] if out else []
+    return out, notes
+
+
 def learned_from_experiments(wh: Warehouse, settings: Settings) -> Learned:
     """Measured effects join the impacts; shipped changes propose their next step; harm cools a direction."""
     exp = settings.experiments
@@ -623,8 +670,8 @@ def learned_from_experiments(wh: Warehouse, settings: Settings) -> Learned:
     experiments, looks = store_.frame(), store_.looks()
     measured = experiment_impacts(experiments, looks)
     impacts = combined_impacts(read_impacts(wh), measured)
-    catalogue = list(settings.kaizen.catalogue)
-    notes = []
+    tuned, notes = tuning_candidates(wh, settings)
+    catalogue = list(settings.kaizen.catalogue) + tuned  # tuned values rank with the configured entries
     if not measured.empty:
         notes.append(f"{len(measured)} measured experiment effect(s) correct the predictions")
     if exp.refine_winners and not experiments.empty:

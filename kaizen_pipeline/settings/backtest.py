@@ -1,4 +1,4 @@
-"""The backtest section and its studies: Monte Carlo, stress, sensitivity and walk-forward."""
+"""The backtest section and its studies: Monte Carlo, stress, sensitivity, walk-forward and tuning."""
 
 from __future__ import annotations
 
@@ -96,6 +96,39 @@ class WalkForwardSettings(_Section):
         return self
 
 
+class TuningSettings(_Section):
+    """Optuna tuning of the signal parameters per category and market on the walk-forward windows."""
+
+    n_trials: int = Field(30, ge=1, le=10_000, description="Optuna trials per study (scope x window).")
+    seed: int = Field(42, description="TPE sampler seed (mixed with each study's scope and window).")
+    max_windows: int = Field(
+        4, ge=1, le=1000, description="Newest walk-forward windows tuned (train/test bars: walk_forward)."
+    )
+    min_trades: int = Field(
+        5,
+        ge=0,
+        le=100_000,
+        description="A book with fewer trades in a window scores 0 (its Sharpe is noise).",
+    )
+    per_market_min_trades: int = Field(
+        40,
+        ge=1,
+        le=1_000_000,
+        description="Markets with at least this many trades at the config values get their own studies.",
+    )
+    min_windows: int = Field(
+        2,
+        ge=1,
+        le=1000,
+        description="Decided windows (tuned and config scored differently out of sample) a scope needs "
+        "before its tuned values may be proposed.",
+    )
+    hour_of_day: bool = Field(
+        True,
+        description="Offer the time-of-day option: the ROC threshold scaled by the UTC hour's relative volatility.",
+    )
+
+
 class BacktestSettings(_Section):
     """The backtest engine's costs and exit rule, and its studies (Monte Carlo, stress, sensitivity, walk-forward)."""
 
@@ -128,3 +161,4 @@ class BacktestSettings(_Section):
     stress: StressSettings = Field(default_factory=StressSettings)
     sensitivity: SensitivitySettings = Field(default_factory=SensitivitySettings)
     walk_forward: WalkForwardSettings = Field(default_factory=WalkForwardSettings)
+    tuning: TuningSettings = Field(default_factory=TuningSettings)
