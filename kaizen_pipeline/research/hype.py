@@ -34,13 +34,21 @@ Hype index (0-100), ranked against the market's own trailing distribution:
 with W = ``hype_window_buckets``; NaN while fewer than ``hype_min_periods`` earlier buckets
 exist. A quiet bucket scores 0, a bucket above everything in the last W scores 100, and the
 index at t uses only buckets up to t.
+
+Sentiment lexicon (``research.sentiment_lexicon``): terms added to VADER's lexicon (valence on its
+-4..4 scale) in an analyzer of their own per lexicon, so configs never see each other's terms.
+VADER looks up single whitespace-split tokens, so a multi-word term ("rug pull") is scored by a
+pre-pass that joins the words where they occur in a row, in any case ("Rug  Pull" -> "Rug_Pull"),
+into one token with the term's valence; its words then no longer score on their own there.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -61,6 +69,13 @@ HYPE_COLUMNS = [
 ]
 
 GENERAL_QUERY_MARKET = "*"  # tweet_mentions rows of the general keyword queries (no market)
+
+Lexicon = tuple[tuple[str, float], ...]  # (term, valence) pairs, sorted: hashable for the analyzer cache
+
+
+def lexicon_items(terms: Mapping[str, float]) -> Lexicon:
+    """``terms`` as ``HypeConfig.sentiment_lexicon``: lower-cased, single-spaced, sorted pairs."""
+    return tuple(sorted((" ".join(t.lower().split()), float(v)) for t, v in terms.items()))
 
 
 @dataclass(frozen=True)
@@ -90,6 +105,7 @@ class HypeConfig:
     weight_sentiment: float = 0.5
     window_buckets: int = 192
     min_periods: int = 24
+    sentiment_lexicon: Lexicon = ()  # added to VADER's lexicon; () is plain VADER
 
     @property
     def freq(self) -> str:
@@ -109,18 +125,30 @@ def normalize_text(text: str) -> str:
     return _SPACES.sub(" ", _NON_WORD.sub(" ", text)).strip()
 
 
-@lru_cache(maxsize=1)
-def _vader():  # type: ignore[no-untyped-def]
+@lru_cache(maxsize=8)
+def _vader(lexicon: Lexicon = ()) -> tuple[Any, re.Pattern[str] | None]:
+    """A VADER analyzer with ``lexicon`` added, and the pattern of its multi-word terms (None: none)."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    return SentimentIntensityAnalyzer()
+    # A new analyzer reads its own lexicon dict, so one config's terms never leak into another's.
+    analyzer = SentimentIntensityAnalyzer()
+    analyzer.lexicon.update({"_".join(term.split()): valence for term, valence in lexicon})
+    # Longest first, so "pump and dump" wins over a shorter phrase inside it.
+    phrases = sorted((term for term, _ in lexicon if " " in term), key=len, reverse=True)
+    if not phrases:
+        return analyzer, None
+    alternatives = "|".join(r"\s+".join(map(re.escape, p.split())) for p in phrases)
+    return analyzer, re.compile(rf"(?<![\w'])(?:{alternatives})(?![\w'])", re.IGNORECASE)
 
 
-def vader_compound(texts: pd.Series) -> pd.Series:
-    """VADER compound sentiment (-1..1) per text; each distinct text is scored once."""
-    analyzer = _vader()
+def vader_compound(texts: pd.Series, lexicon: Lexicon = ()) -> pd.Series:
+    """VADER compound sentiment (-1..1) per text with ``lexicon`` added; each distinct text is scored once."""
+    analyzer, phrases = _vader(lexicon)
     unique = pd.unique(texts.astype(str))
-    scores = {t: analyzer.polarity_scores(t)["compound"] for t in unique}
+    scores: dict[str, float] = {}
+    for text in unique:
+        joined = phrases.sub(lambda m: "_".join(m.group(0).split()), text) if phrases else text
+        scores[text] = analyzer.polarity_scores(joined)["compound"]
     return texts.astype(str).map(scores).astype(float)
 
 
@@ -282,7 +310,9 @@ def score_posts(
     flags = bot_flags(posts, authors, bot_config)
     posts = pd.concat([posts, flags], axis=1)
     posts["engagement"] = weighted_engagement(posts, hype_config)
-    posts["sentiment"] = vader_compound(posts["text"]) if len(posts) else pd.Series(dtype=float)
+    posts["sentiment"] = (
+        vader_compound(posts["text"], hype_config.sentiment_lexicon) if len(posts) else pd.Series(dtype=float)
+    )
     posts["bucket_ts"] = posts["created_at"].dt.floor(hype_config.freq)
     links, n_ambiguous = attribute_posts(posts, mentions, market_links, exclude_ambiguous)
     scored = posts.merge(links, on="tweet_id", how="inner")
