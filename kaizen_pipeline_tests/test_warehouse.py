@@ -72,7 +72,10 @@ def test_sqlite_warehouse_uses_wal_and_creates_its_directory(tmp_path) -> None:
 
 
 def _open_warehouse(url: str, start: Any) -> str:
-    start.wait()  # every process opens at the same moment, as parallel Dagster steps do
+    try:
+        start.wait(timeout=120)  # every process opens at the same moment, as parallel Dagster steps do
+    except Exception as exc:  # a worker that never started: report it rather than wait forever
+        return f"barrier: {type(exc).__name__}"
     try:
         Warehouse(url).dispose()
     except Exception as exc:  # reported to the parent: a traceback from a pool worker is lost
@@ -94,7 +97,8 @@ def test_parallel_steps_can_create_the_schema_at_once(
     ctx = multiprocessing.get_context("spawn")
     with ctx.Manager() as manager, ctx.Pool(processes) as pool:
         start = manager.Barrier(processes)
-        outcomes = pool.starmap(_open_warehouse, [(url, start)] * processes)
+        # a pool worker that dies loses its task and starmap would wait for ever: bound the wait
+        outcomes = pool.starmap_async(_open_warehouse, [(url, start)] * processes).get(timeout=300)
     assert outcomes == ["ok"] * processes
     wh = Warehouse(url, create=False)
     assert set(metadata.tables) <= set(sa.inspect(wh.engine).get_table_names())

@@ -186,7 +186,13 @@ def test_circuit_breaker_stops_new_signals(demo_run: DemoRun, tmp_path: Path) ->
         "KAIZEN_RISK__CIRCUIT_BREAKER": "0.001",
     }
     with demo_env(env) as settings:
-        result = materialize_research(settings, dg.DagsterInstance.ephemeral())
+        # the gate is all that changes: the features and correlations of the copy stay as they are
+        result = dg.materialize(
+            [*RESEARCH_ASSETS, *RESEARCH_CHECKS],
+            resources=build_resources(settings),
+            instance=dg.DagsterInstance.ephemeral(),
+            selection=["trading_signals", "risk_state"],
+        )
     meta = _metadata(result)
     assert meta["risk_state"]["state"] == "circuit_breaker"
     assert "circuit breaker" in str(meta["risk_state"]["reason"])

@@ -22,6 +22,8 @@ from kaizen_pipeline.research.hype import (
     lexicon_items,
     vader_compound,
 )
+from kaizen_pipeline.research.pipeline import research_config
+from kaizen_pipeline.settings import Settings
 from kaizen_pipeline.settings.research import ResearchSettings
 
 SAMPLE = pd.read_csv(Path(__file__).parent / "data" / "sentiment_sample.csv")
@@ -49,6 +51,22 @@ def test_the_domain_lexicon_reads_prediction_market_posts_better_than_plain_vade
     assert domain_accuracy >= plain_accuracy + 0.08
     assert domain_f1 >= plain_f1 + 0.08
     assert domain_accuracy >= 0.7
+
+
+def test_each_default_term_pulls_its_way_and_breaks_no_post_plain_vader_read_right() -> None:
+    lexicon = lexicon_items(ResearchSettings().sentiment_lexicon)
+    for term, valence in lexicon:
+        assert np.sign(vader_compound(pd.Series([term]), lexicon).iloc[0]) == np.sign(valence), term
+    plain = _predicted(vader_compound(SAMPLE["text"], ()))
+    domain = _predicted(vader_compound(SAMPLE["text"], lexicon))
+    truth = SAMPLE["label"].to_numpy()
+    assert not ((plain == truth) & (domain != truth)).any()
+
+
+def test_a_changed_config_changes_the_research_config() -> None:
+    settings = Settings(research={"sentiment_lexicon": {"Zorp": -3.0}})
+    assert research_config(settings).hype.sentiment_lexicon == (("zorp", -3.0),)
+    assert research_config(Settings(research={"sentiment_lexicon": {}})).hype.sentiment_lexicon == ()
 
 
 def test_single_terms_and_phrases_score_with_their_valence() -> None:
