@@ -36,7 +36,7 @@ from kaizen_pipeline.backtest.book import BookConfig
 from kaizen_pipeline.backtest.run import BookRun
 from kaizen_pipeline.clock import fill_bars
 from kaizen_pipeline.research.risk import PaperBookConfig, paper_run
-from kaizen_pipeline.research.signals import SignalThresholds
+from kaizen_pipeline.research.signals import SIGNAL_COLUMNS, SignalThresholds
 from kaizen_pipeline.warehouse import Warehouse
 
 SOURCE_BACKTEST = "backtest"
@@ -81,24 +81,7 @@ JOURNAL_COLUMNS = [
 # Keys and bookkeeping of market_features: not features of the market.
 _NOT_FEATURES = {"market_id", "bucket_ts", "computed_at", "yes_token_id", "no_token_id"}
 # Signal columns every rule has, or that the journal carries in its own columns.
-_SIGNAL_BASE = {
-    "market_id",
-    "bucket_ts",
-    "fill_ts",
-    "direction",
-    "token_id",
-    "strength",
-    "yes_price",
-    "signal_price",
-    "rvr",
-    "roc",
-    "hype_index",
-    "category",
-    "rule",
-    "win_prob",
-    "variants",
-    "computed_at",
-}
+_SIGNAL_BASE = {*SIGNAL_COLUMNS, "rule", "win_prob", "variants", "computed_at"}
 
 
 def _finite(value: object) -> float | None:
