@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -143,12 +143,10 @@ def redact_value(value: Any, secrets: Iterable[str] = ()) -> Any:
     return _redact_any(value, _prepared(secrets))
 
 
-def redact_records(
-    records: list[dict[str, Any]], secrets: Iterable[str] | None = None
-) -> list[dict[str, Any]]:
-    """Rows about to be stored, their strings redacted (the warehouse's write boundary)."""
+def value_redactor(secrets: Iterable[str] | None = None) -> Callable[[Any], Any]:
+    """A function redacting one value like :func:`redact_value`, the secrets (default: this process's) prepared once."""
     prepared = _prepared(secret_values() if secrets is None else secrets)
-    return [{k: _redact_any(v, prepared) for k, v in rec.items()} for rec in records]
+    return lambda value: _redact_any(value, prepared)
 
 
 def redacted_exception(exc: BaseException, secrets: Iterable[str] = ()) -> RedactedError:

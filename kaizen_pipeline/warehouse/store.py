@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from kaizen_pipeline.ops.redact import redact_records
+from kaizen_pipeline.ops.redact import value_redactor
 from kaizen_pipeline.warehouse.schema import metadata
 
 DEFAULT_BATCH_SIZE = 2000
@@ -79,14 +79,72 @@ def _clean_value(value: Any) -> Any:
     return value
 
 
-def _records(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    raw = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else [dict(r) for r in rows]
-    return [{k: _clean_value(v) for k, v in r.items()} for r in raw]
+def _column_values(column: pd.Series, redact_one: Callable[[Any], Any]) -> np.ndarray:
+    """One column as Python values for the driver: missing -> None, datetimes naive UTC, strings redacted.
+
+    Typed columns convert in one numpy step; only object and string columns, the ones that can hold
+    text, go value by value (a frame of prices is then as cheap to store as its size).
+    """
+    missing = column.isna().to_numpy()
+    kind = column.dtype.kind
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        column = column.dt.tz_convert("UTC").dt.tz_localize(None)
+        kind = "M"
+    if kind == "M":
+        values = np.asarray(column.array.to_pydatetime(), dtype=object)
+    elif kind in "fiub" and not isinstance(column.dtype, pd.api.extensions.ExtensionDtype):
+        values = column.to_numpy().astype(object)  # numpy scalars become Python int, float and bool
+    elif (
+        isinstance(column.dtype, pd.StringDtype) or pd.api.types.infer_dtype(column, skipna=True) == "string"
+    ):
+        # ids and labels repeat down a column: redact each distinct string once
+        codes, uniques = pd.factorize(column)
+        cleaned = np.array([redact_one(_clean_value(v)) for v in uniques] + [None], dtype=object)
+        values = cleaned[codes]  # code -1 (missing) picks the trailing None
+    else:
+        values = np.array([redact_one(_clean_value(v)) for v in column.to_numpy(dtype=object)], dtype=object)
+    if missing.any():
+        values[missing] = None
+    return values
+
+
+def _stored_mappings(
+    rows: Iterable[Mapping[str, Any]], redact_one: Callable[[Any], Any]
+) -> list[dict[str, Any]]:
+    """Rows given as mappings, cleaned and redacted like a frame's; plain values pass as they are."""
+    redacted: dict[str, Any] = {}  # ids and labels repeat across rows: redact each distinct string once
+    stored = []
+    for row in rows:
+        record = {}
+        for key, value in row.items():
+            kind = type(value)
+            if kind is str:
+                clean = redacted.get(value)
+                if clean is None:
+                    clean = redacted[value] = redact_one(value)
+            elif value is None or kind is int or kind is bool:
+                clean = value
+            elif kind is float:
+                clean = None if value != value else value  # NaN is missing
+            else:
+                clean = redact_one(_clean_value(value))
+            record[key] = clean
+        stored.append(record)
+    return stored
 
 
 def _stored(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Cleaned rows with every string redacted: the warehouse is a boundary no secret crosses."""
-    return redact_records(_records(rows))
+    if not isinstance(rows, pd.DataFrame):
+        return _stored_mappings(rows, value_redactor())
+    if rows.columns.duplicated().any():
+        raise ValueError(
+            f"duplicate column names in rows to store: {sorted(rows.columns[rows.columns.duplicated()])}"
+        )
+    redact_one = value_redactor()
+    names = [str(c) for c in rows.columns]
+    columns = [_column_values(rows.iloc[:, i], redact_one) for i in range(rows.shape[1])]
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
@@ -286,7 +344,11 @@ class Warehouse:
         with self.engine.connect() as conn:
             result = conn.execute(stmt, dict(params or {}))
             columns = list(result.keys())
-            rows = result.cursor.fetchall() if raw and result.cursor is not None else result.fetchall()
+            if raw and result.cursor is not None:
+                rows = result.cursor.fetchall()
+            else:
+                # plain tuples: pandas probes each Row for attributes, and a Row answers a miss by raising
+                rows = [tuple(row) for row in result.fetchall()]
             frame = pd.DataFrame(rows, columns=columns)
         for col in parse_dates or ():
             if col in frame:

@@ -38,6 +38,7 @@ class DemoApi:
         self.world = world
         self._lock = threading.RLock()
         self._search_cache: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self._index: _PostIndex | None = None
         self._history_cache: dict[tuple[Any, ...], bytes] = {}
         self._x_calls: list[float] = []
         # planted faults are random per process, not seeded: replays must not fail the same requests
@@ -348,8 +349,12 @@ class DemoApi:
         }
 
     def _search(self, query: str, now_k: int) -> list[dict[str, Any]]:
-        """Recent-search semantics: top-level OR of AND-ed terms, operators ignored, newest first."""
-        w = self.world
+        """Recent-search semantics: top-level OR of AND-ed terms, operators ignored, newest first.
+
+        A term matches a post whose lowercased text contains it. Terms hold no whitespace, so every
+        match lies inside one whitespace-separated word: the index maps words to posts, and a term
+        is looked up in the vocabulary once per window (1,000 markets' queries stay linear).
+        """
         key = (query, now_k)
         with self._lock:
             if key in self._search_cache:
@@ -359,27 +364,57 @@ class DemoApi:
                 terms = [t.strip('"').lower() for t in alt.split() if ":" not in t and not t.startswith("-")]
                 if terms:
                     alternatives.append(terms)
-            weeks = {
-                now_k // w.week_buckets,
-                (now_k - w.week_buckets) // w.week_buckets,
-                (now_k - 2 * w.week_buckets) // w.week_buckets,
-            }
-            found = []
-            for m in w.markets:
-                if not m.eligible:
-                    continue
-                for week in weeks:
-                    if week < 0:
-                        continue
-                    for t in w.week_tweets(m, week):
-                        text = t["text"].lower()
-                        if any(all(term in text for term in terms) for terms in alternatives):
-                            found.append(t)
+            index = self._window_index(now_k)
+            hits: set[int] = set()
+            for terms in alternatives:
+                matched = index.posts_with(terms[0])
+                for term in terms[1:]:
+                    matched = matched & index.posts_with(term)
+                hits |= matched
+            found = [index.posts[i] for i in hits]
             found.sort(key=lambda t: int(t["id"]), reverse=True)
             if len(self._search_cache) > 512:
                 self._search_cache.clear()
             self._search_cache[key] = found
             return found
+
+    def _window_index(self, now_k: int) -> _PostIndex:
+        """The word index of the posts of the three weeks up to bucket ``now_k`` (built once per week)."""
+        w = self.world
+        weeks = tuple(
+            sorted(
+                {week for week in (now_k // w.week_buckets - d for d in range(3)) if week >= 0},
+            )
+        )
+        if self._index is None or self._index.weeks != weeks:
+            posts = [t for m in w.markets if m.eligible for week in weeks for t in w.week_tweets(m, week)]
+            self._index = _PostIndex(weeks, posts)
+        return self._index
+
+
+class _PostIndex:
+    """Posts of a set of weeks with a word -> post positions index for substring search of terms."""
+
+    def __init__(self, weeks: tuple[int, ...], posts: list[dict[str, Any]]) -> None:
+        self.weeks = weeks
+        self.posts = posts
+        words: dict[str, list[int]] = {}
+        for i, post in enumerate(posts):
+            for word in set(post["text"].lower().split()):
+                words.setdefault(word, []).append(i)
+        self._words = words
+        self._terms: dict[str, frozenset[int]] = {}
+
+    def posts_with(self, term: str) -> frozenset[int]:
+        """Positions of the posts whose lowercased text contains ``term`` (no whitespace in it)."""
+        if term not in self._terms:
+            if not term:
+                self._terms[term] = frozenset(range(len(self.posts)))
+            else:
+                self._terms[term] = frozenset(
+                    i for word, where in self._words.items() if term in word for i in where
+                )
+        return self._terms[term]
 
 
 class _BadRequest(Exception):
