@@ -25,6 +25,7 @@ from kaizen_pipeline.ingest.parsers import (
     parse_record,
     parse_records,
 )
+from kaizen_pipeline.ingest.ratelimit import shared_limiters
 from kaizen_pipeline.ingest.transport import (
     ApiError,
     CallStats,
@@ -360,7 +361,9 @@ class IngestClients:
             DATA_TRADES: SlidingWindowRateLimiter(s.polymarket.trades_rate_limit, 10.0),
             X_SEARCH_RECENT: SlidingWindowRateLimiter(s.twitter.rate_limit, 900.0),
         }
-        self.transport = Transport(self._client, policy, limiters, stats=self.stats)
+        # Shared in Redis by every process when transport.shared_limiter_url is set (ratelimit.py).
+        shared = shared_limiters(limiters, s.transport)
+        self.transport = Transport(self._client, policy, shared, stats=self.stats)
         self.gamma = GammaClient(self.transport, s.polymarket.gamma_url, s.polymarket.page_size)
         self.clob = ClobClient(self.transport, s.polymarket.clob_url, s.polymarket.fidelity_minutes)
         self.data = DataApiClient(self.transport, s.polymarket.data_url, s.polymarket.trades_page_size)

@@ -13,6 +13,8 @@ retried at most once; a JSON answer cut short is retried like any other transien
 Every string taken from a server answer passes through :func:`redact` with the request's own secrets.
 Rate limits: a sliding-window limiter per endpoint keeps each request in the window from when it is
 sent until ``period`` after its answer, so the server never counts more than the documented limit.
+Any :class:`RateLimiter` fits: this module's per-process one, or the Redis one that every process
+shares (:mod:`kaizen_pipeline.ingest.ratelimit`).
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import orjson
@@ -78,6 +80,25 @@ class CallStats:
         }
 
 
+class RateLimiter(Protocol):
+    """What the transport needs of a rate limiter: a slot per request and a pause for a spent quota."""
+
+    max_calls: int
+    period: float
+
+    def slot(self) -> AbstractAsyncContextManager[None]:
+        """Hold one request's slot from sending until ``period`` after its answer."""
+        ...
+
+    async def paused_seconds(self) -> float:
+        """Seconds before the limiter admits anything again (0 when not paused)."""
+        ...
+
+    async def pause(self, seconds: float) -> None:
+        """Admit nothing for ``seconds`` (the server said the quota is spent)."""
+        ...
+
+
 class SlidingWindowRateLimiter:
     """At most ``max_calls`` requests in any ``period`` seconds, as the server counts them.
 
@@ -113,6 +134,14 @@ class SlidingWindowRateLimiter:
     def pause_until_monotonic(self, until: float) -> None:
         """Admit nothing before ``until`` (the server said the quota is spent)."""
         self._paused_until = max(self._paused_until, until)
+
+    async def paused_seconds(self) -> float:
+        """:meth:`paused_for`, as the :class:`RateLimiter` protocol asks (a shared limiter must ask Redis)."""
+        return self.paused_for()
+
+    async def pause(self, seconds: float) -> None:
+        """Admit nothing for ``seconds`` from now."""
+        self.pause_until_monotonic(self._clock() + seconds)
 
     async def acquire(self) -> None:
         """Wait for a free slot and occupy it; pair with :meth:`release` when the answer arrives."""
@@ -204,7 +233,7 @@ class Transport:
         self,
         client: httpx.AsyncClient,
         policy: RetryPolicy,
-        limiters: Mapping[str, SlidingWindowRateLimiter],
+        limiters: Mapping[str, RateLimiter],
         *,
         stats: CallStats | None = None,
         seed: int | None = None,
@@ -271,7 +300,7 @@ class Transport:
         started = self._clock()
         attempt = 0
         for attempt in range(attempts):
-            if not wait_on_rate_limit and limiter is not None and limiter.paused_for() > 0:
+            if not wait_on_rate_limit and limiter is not None and await limiter.paused_seconds() > 0:
                 raise ApiError(endpoint, "rate-limit window spent; not waiting for its reset", 429, attempt)
             if attempt:
                 self.stats.retries += 1
@@ -329,7 +358,7 @@ class Transport:
                                     endpoint, last_problem, response.status_code, attempt + 1
                                 ) from None
                     else:
-                        self._respect_quota(limiter, response.headers)
+                        await self._respect_quota(limiter, response.headers)
                         return payload, response.headers
             self.stats.errors += 1
             if attempt + 1 >= attempts:
@@ -351,12 +380,12 @@ class Transport:
             await self._sleep(delay)
         raise ApiError(endpoint, f"gave up: {last_problem}", last_status, attempt + 1)
 
-    def _respect_quota(self, limiter: SlidingWindowRateLimiter | None, headers: httpx.Headers) -> None:
+    async def _respect_quota(self, limiter: RateLimiter | None, headers: httpx.Headers) -> None:
         if limiter is None or headers.get("x-rate-limit-remaining") != "0":
             return
         wait = rate_limit_wait({"x-rate-limit-reset": headers.get("x-rate-limit-reset", "")})
         if wait:
-            limiter.pause_until_monotonic(time.monotonic() + min(wait, self.policy.max_rate_limit_wait))
+            await limiter.pause(min(wait, self.policy.max_rate_limit_wait))
 
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
