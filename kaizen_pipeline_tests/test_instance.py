@@ -88,9 +88,7 @@ def test_two_first_launches_at_once_after_the_prepare_step_leave_a_working_home(
 def test_the_documented_start_commands_prepare_the_instance_first() -> None:
     readme = (REPO / "README.md").read_text()
     ci = (REPO / ".ci" / "run").read_text()
-    starts = [line for line in readme.splitlines() if "dagster job execute" in line and "main_job" in line][
-        :1
-    ]
+    starts = [line for line in readme.splitlines() if "kaizen backfill" in line and PREPARE in line][:1]
     starts += [line for line in readme.splitlines() if "`DAGSTER_HOME=$PWD" in line and "dagster dev" in line]
     assert len(starts) == 2, "README's quickstart command 1 or its 'Open the UI' line moved"
     first_ci = next(
@@ -99,6 +97,6 @@ def test_the_documented_start_commands_prepare_the_instance_first() -> None:
         if re.search(r"\bdagster(-daemon)? ", line) and not line.startswith("#")
     )
     for line in starts:
-        launch = re.search(r"dagster (job execute|dev)", line)
+        launch = re.search(r"dagster (job execute|dev)|kaizen backfill", line)
         assert launch and PREPARE in line and line.index(PREPARE) < launch.start(), line
     assert PREPARE in first_ci, f"the first dagster command of .ci/run is not `{PREPARE}`: {first_ci}"

@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
+from kaizen_pipeline.clock import pipeline_now
 from kaizen_pipeline.definitions import build_defs
+from kaizen_pipeline.partitions import backfill_range, range_tags
 from kaizen_pipeline.settings import load_settings
 
 
@@ -82,7 +84,10 @@ def test_every_schedule_and_sensor_job_succeeds_after_main_job() -> None:
     assert load_settings().source == "demo"
     assert repo.schedule_defs, "no schedules found: the enumeration is broken"
     with dg.DagsterInstance.ephemeral() as instance:
-        assert _execute(repo, instance, "main_job") == []
+        # the quickstart's `kaizen backfill --days 30`: main_job over 30 daily partitions in one run
+        settings = load_settings()
+        days = backfill_range(pipeline_now(settings), 30, settings.data_collection.history_start)
+        assert _execute(repo, instance, "main_job", tags=range_tags(*days)) == []
         failures: dict[str, list[str]] = {}
         # The sensors first: the alert sensor turns the demo's failing checks into alerts (never
         # emailed: no recipients), which the health and summary jobs' alert_history then stores.

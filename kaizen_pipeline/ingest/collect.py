@@ -68,6 +68,19 @@ def _unix(ts: datetime) -> int:
     return int(ts.replace(tzinfo=UTC).timestamp())
 
 
+Window = tuple[datetime, datetime]
+"""A naive-UTC [start, end) collection window: one daily partition, or a range of them."""
+
+
+def clip_window(window: Window, now: datetime) -> tuple[int, int] | None:
+    """The unix seconds [start, last] to fetch of ``window`` on the pipeline clock: inclusive ``last`` is
+    the window's last second, or ``now`` for today's partition; None when the window starts after ``now``."""
+    start, end = window
+    if start > now:
+        return None
+    return _unix(start), (_unix(now) if now < end else _unix(end) - 1)
+
+
 def current_markets(warehouse: Warehouse) -> pd.DataFrame:
     """The markets of the newest snapshot: the universe the other ingest assets follow."""
     return warehouse.read_frame(
@@ -131,23 +144,42 @@ async def collect_markets(
 
 
 async def collect_prices(
-    clients: IngestClients, settings: Settings, warehouse: Warehouse, now: datetime
+    clients: IngestClients,
+    settings: Settings,
+    warehouse: Warehouse,
+    now: datetime,
+    *,
+    window: Window | None = None,
 ) -> CollectResult:
+    """Price history of both tokens of every tracked market, upserted on (token, ts).
+
+    With ``window`` (a partition or range): exactly that window, clipped to ``now``, one request per
+    token. Without (catch-up): from each token's newest stored point, or data_collection.history_days.
+    """
     markets = _require_markets(warehouse)
     tokens = [
         (row.market_id, outcome, token)
         for row in markets.itertuples()
         for outcome, token in (("Yes", row.yes_token_id), ("No", row.no_token_id))
     ]
-    last = warehouse.read_frame(
-        sa.select(price_points.c.token_id, sa.func.max(price_points.c.ts).label("last_ts"))
-        .where(price_points.c.token_id.in_([t for _, _, t in tokens]))
-        .group_by(price_points.c.token_id),
-        parse_dates=["last_ts"],
-    )
-    last_ts = {r.token_id: _unix(r.last_ts.to_pydatetime()) for r in last.itertuples()}
-    end_ts = _unix(now)
-    first_ts = _unix(now - timedelta(days=settings.data_collection.history_days))
+    last_ts: dict[str, int] = {}
+    if window is None:
+        last = warehouse.read_frame(
+            sa.select(price_points.c.token_id, sa.func.max(price_points.c.ts).label("last_ts"))
+            .where(price_points.c.token_id.in_([t for _, _, t in tokens]))
+            .group_by(price_points.c.token_id),
+            parse_dates=["last_ts"],
+        )
+        last_ts = {r.token_id: _unix(r.last_ts.to_pydatetime()) for r in last.itertuples()}
+        span: tuple[int, int] | None = (
+            _unix(now - timedelta(days=settings.data_collection.history_days)),
+            _unix(now),
+        )
+    else:
+        span = clip_window(window, now)
+    if span is None:  # a partition after the pipeline clock (a frozen demo clock): nothing exists yet
+        tokens = []
+    first_ts, end_ts = span or (0, 0)
 
     async def fetch(market_id: str, outcome: str, token: str) -> tuple[pd.DataFrame, list[Reject]]:
         start = last_ts[token] + 1 if token in last_ts else first_ts
@@ -166,7 +198,9 @@ async def collect_prices(
     results = await gather_bounded(
         [lambda m=m, o=o, t=t: fetch(m, o, t) for m, o, t in tokens], settings.data_collection.max_concurrency
     )
-    rows = pd.concat([f for f, _ in results], ignore_index=True)
+    columns = ["token_id", "ts", "market_id", "outcome", "price"]
+    frames = [f for f, _ in results] or [pd.DataFrame(columns=columns)]
+    rows = pd.concat(frames, ignore_index=True)
     rejects = [r for _, rj in results for r in rj]
     conflicts = sum(r.reason.startswith(CONFLICT_REASON) for r in rejects)
     written = warehouse.upsert(price_points, rows, update=False)
@@ -184,8 +218,16 @@ async def collect_prices(
             "tokens": len(tokens),
             "incremental_tokens": len(last_ts),
             "timestamp_conflicts": conflicts,
+            **_window_details(window, now),
         },
     )
+
+
+def _window_details(window: Window | None, now: datetime) -> dict[str, Any]:
+    if window is None:
+        return {"window": "catch-up (unpartitioned run)"}
+    end = min(window[1], now)
+    return {"window": f"{window[0]:%Y-%m-%d %H:%M} to {max(end, window[0]):%Y-%m-%d %H:%M} UTC"}
 
 
 def bucket_trades(trades: list[Any], minutes: int, since: datetime, until: datetime) -> pd.DataFrame:
@@ -215,26 +257,51 @@ def bucket_trades(trades: list[Any], minutes: int, since: datetime, until: datet
 
 
 async def collect_trade_volumes(
-    clients: IngestClients, settings: Settings, warehouse: Warehouse, now: datetime
+    clients: IngestClients,
+    settings: Settings,
+    warehouse: Warehouse,
+    now: datetime,
+    *,
+    window: Window | None = None,
 ) -> CollectResult:
+    """Traded USD per market and bucket, upserted on (market, bucket): empty buckets are stored as 0.
+
+    With ``window`` (a partition or range): the buckets of that window up to ``now``, one paged fetch
+    per market; today's partition alone continues from each market's newest stored bucket in it.
+    Without (catch-up): from each market's newest stored bucket, or data_collection.trade_history_days.
+    """
     markets = _require_markets(warehouse)
     minutes = settings.data_collection.frequency_minutes
-    last = warehouse.read_frame(
-        sa.select(
+    last_bucket: dict[str, datetime] = {}
+    until = now
+    running_day = window is not None and window[0] <= now < window[1] == window[0] + timedelta(days=1)
+    if window is None or running_day:
+        # Incremental only for the 15-minute schedule's runs of today: any other window is re-read
+        # whole, so a range backfill fills holes instead of starting after the newest stored bucket.
+        newest = sa.select(
             trade_volumes.c.market_id, sa.func.max(trade_volumes.c.bucket_ts).label("last_bucket")
-        ).group_by(trade_volumes.c.market_id),
-        parse_dates=["last_bucket"],
-    )
-    last_bucket = {r.market_id: r.last_bucket.to_pydatetime() for r in last.itertuples()}
-    default_since = floor_to_bucket(
-        now - timedelta(days=settings.data_collection.trade_history_days), minutes
-    ).to_pydatetime()
+        )
+        if window is not None:
+            newest = newest.where(trade_volumes.c.bucket_ts >= window[0])
+        last = warehouse.read_frame(newest.group_by(trade_volumes.c.market_id), parse_dates=["last_bucket"])
+        last_bucket = {r.market_id: r.last_bucket.to_pydatetime() for r in last.itertuples()}
+    if window is None:
+        default_since = floor_to_bucket(
+            now - timedelta(days=settings.data_collection.trade_history_days), minutes
+        ).to_pydatetime()
+    else:
+        default_since = floor_to_bucket(window[0], minutes).to_pydatetime()
+        span = clip_window(window, now)
+        if span is None:  # a partition after the pipeline clock: nothing has traded yet
+            markets = markets.iloc[:0]
+        # the last bucket starting inside the window: the next partition's buckets are not this run's
+        until = datetime.fromtimestamp(span[1], UTC).replace(tzinfo=None) if span else now
 
     async def fetch(market_id: str, condition_id: str) -> tuple[pd.DataFrame, TradesResult]:
         # Re-read the newest stored bucket: it was still filling when last collected.
         since = last_bucket.get(market_id, default_since)
         fetched = await clients.data.trades_since(condition_id, _unix(since))
-        frame = bucket_trades(fetched.trades, minutes, since, now)
+        frame = bucket_trades(fetched.trades, minutes, since, until)
         frame["market_id"] = market_id
         return frame, fetched
 
@@ -242,11 +309,12 @@ async def collect_trade_volumes(
         [lambda m=r.market_id, c=r.condition_id: fetch(m, c) for r in markets.itertuples()],
         settings.data_collection.max_concurrency,
     )
-    frame = pd.concat([f for f, _ in results], ignore_index=True)
+    columns = ["volume_usd", "buy_volume_usd", "trade_count", "bucket_ts", "market_id"]
+    frame = pd.concat([f for f, _ in results] or [pd.DataFrame(columns=columns)], ignore_index=True)
     rejects = [r for _, fetched in results for r in fetched.rejects]
     warnings = [w for _, fetched in results for w in fetched.warnings]
     written = warehouse.upsert(trade_volumes, frame)
-    recent = frame[frame["bucket_ts"] >= pd.Timestamp(now - timedelta(hours=24))]
+    recent = frame[frame["bucket_ts"] >= pd.Timestamp(until - timedelta(hours=24))]
     preview = (
         recent.groupby("market_id", as_index=False)
         .agg(volume_24h_usd=("volume_usd", "sum"), trades_24h=("trade_count", "sum"))
@@ -259,6 +327,7 @@ async def collect_trade_volumes(
     result.details = {
         "duplicate_trades": sum(fetched.duplicates for _, fetched in results),
         "repeated_pages": len(warnings),
+        **_window_details(window, now),
     }
     if warnings:
         result.degraded = True

@@ -11,6 +11,7 @@ from kaizen_pipeline.instance import instance_history
 from kaizen_pipeline.kaizen import loop
 from kaizen_pipeline.kaizen.charts import forecast_figure
 from kaizen_pipeline.kaizen.reports import CADENCES
+from kaizen_pipeline.partitions import DAILY_BACKFILL_POLICY, DAILY_PARTITIONS, partition_window
 from kaizen_pipeline.reporting import figure_markdown, markdown_table
 from kaizen_pipeline.resources import SettingsResource, WarehouseResource
 from kaizen_pipeline.warehouse import to_naive_utc
@@ -20,10 +21,16 @@ UPSTREAM = ["backtest_results", "trading_signals"]  # other domains' outputs the
 
 
 class KaizenMetricsConfig(dg.Config):
-    """When to measure: the window ends at ``as_of`` (ISO time, UTC when naive; empty: now)."""
+    """Unpartitioned runs only: the 24 h window ends at ``as_of`` (ISO time, UTC when naive; empty: now).
 
-    as_of: str | None = Field(None, description="End of the measurement window (ISO time, UTC); empty: now.")
-    backfill_days: int = Field(0, ge=0, le=365, description="Also collect each of the N days before as_of.")
+    A partitioned run measures its partition's days; days are backfilled as a partition range.
+    """
+
+    as_of: str | None = Field(
+        None,
+        description="Unpartitioned runs: end of the measurement window (ISO time, UTC); empty: now. "
+        "Partitioned runs measure their days and refuse it.",
+    )
 
 
 class ReportConfig(dg.Config):
@@ -57,24 +64,49 @@ def _notes(notes: list[str]) -> dict[str, dg.MetadataValue]:
 # --- assets -----------------------------------------------------------------------------------
 
 
-@dg.asset(group_name=GROUP, deps=UPSTREAM, kinds={"pandas"})
+def metric_window_ends(window: tuple[datetime, datetime], now: datetime) -> list[datetime]:
+    """The end of each UTC day of a partition window that has begun by ``now``: midnight after it, or
+    ``now`` for the running day (its readings are refreshed by later runs)."""
+    ends = []
+    day = window[0]
+    while day < window[1] and day < now:
+        ends.append(min(day + timedelta(days=1), now))
+        day += timedelta(days=1)
+    return ends
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=UPSTREAM,
+    kinds={"pandas"},
+    partitions_def=DAILY_PARTITIONS,
+    backfill_policy=DAILY_BACKFILL_POLICY,
+)
 def kaizen_metrics(
     context: dg.AssetExecutionContext,
     config: KaizenMetricsConfig,
     warehouse: WarehouseResource,
     settings: SettingsResource,
 ) -> dg.MaterializeResult:
-    """Collects one day of every registered kaizen metric (pipeline health from the Dagster instance,
-    trading outcomes from the warehouse) into kaizen_metrics; run daily by kaizen_daily_schedule."""
+    """Collects every registered kaizen metric (pipeline health from the Dagster instance, trading outcomes
+    from the warehouse) per UTC day partition (from data_collection.history_start) into kaizen_metrics;
+    kaizen_daily_schedule runs the day just ended, a range backfill is one run."""
     current = settings.for_unit("run", context.run_id)  # the hit rate scores at this run's holding
     ks = current.kaizen
     wh = warehouse.get()
-    as_of = parse_as_of(config.as_of) or pipeline_now(current)
+    window = partition_window(context)
+    if window is None:
+        ends = [parse_as_of(config.as_of) or pipeline_now(current)]
+    elif config.as_of:
+        raise dg.Failure(
+            "kaizen_metrics: as_of is for unpartitioned runs; a partitioned run measures its days"
+        )
+    else:
+        ends = metric_window_ends(window, pipeline_now(current))
     total = 0
     last = loop.MetricsResult()
     days = []
-    for back in range(config.backfill_days, -1, -1):
-        end = as_of - timedelta(days=back)
+    for end in ends:
         history = instance_history(
             context.instance,
             end - timedelta(days=1),
@@ -85,6 +117,10 @@ def kaizen_metrics(
         last = loop.collect_metrics(wh, current, end, history)
         total += last.rows
         days.append(f"{last.day:%Y-%m-%d}")
+    if not days:  # every day of the partition is after the pipeline clock (a frozen demo clock)
+        return dg.MaterializeResult(
+            metadata={"rows_written": 0, "days": "", **_notes(["no day has begun yet"])}
+        )
     context.log.info(f"kaizen_metrics: {total} readings for {len(days)} day(s), newest {days[-1]}")
     return dg.MaterializeResult(
         metadata={

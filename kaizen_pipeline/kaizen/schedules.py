@@ -5,12 +5,14 @@ Times are in kaizen.timezone; every schedule is on unless data_collection.schedu
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
 
-from kaizen_pipeline.ingest.schedules import schedule_status
+from kaizen_pipeline.ingest.schedules import schedule_now, schedule_status
 from kaizen_pipeline.kaizen.reports import CADENCES
+from kaizen_pipeline.partitions import day_key
 from kaizen_pipeline.settings import Settings
 
 _CONFIG_NOTE = "Times in kaizen.timezone; on unless data_collection.schedules_running is false."
@@ -32,21 +34,24 @@ DESCRIPTIONS: dict[str, str] = {
 
 
 def cadence_schedule(cadence: str, job: Any, settings: Settings) -> dg.ScheduleDefinition:
-    """The tick's time becomes the run's as_of, so a late or backfilled tick measures and reports the right period."""
+    """The tick's time becomes the report's as_of, so a late tick reports the right period; the daily
+    run measures the kaizen_metrics partition of the last UTC day ended by the tick (demo.frozen_now's clock when set)."""
     report = f"kaizen_{cadence}_report"
 
-    def run_config(context: dg.ScheduleEvaluationContext) -> dg.RunConfig:
-        tick = context.scheduled_execution_time.isoformat()
-        ops = {report: {"config": {"as_of": tick}}}
-        if cadence == "daily":
-            ops["kaizen_metrics"] = {"config": {"as_of": tick, "backfill_days": 0}}
-        return dg.RunConfig(ops=ops)
+    def request(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        tick = context.scheduled_execution_time
+        config = dg.RunConfig(ops={report: {"config": {"as_of": tick.isoformat()}}})
+        if cadence != "daily":
+            return dg.RunRequest(run_config=config)
+        # 00:00 in kaizen.timezone may fall inside a UTC day: the day before the tick's UTC day has ended
+        ended = day_key(schedule_now(settings, tick) - timedelta(days=1))
+        return dg.RunRequest(run_config=config, partition_key=ended)
 
     return dg.ScheduleDefinition(
         name=f"kaizen_{cadence}_schedule",
         cron_schedule=CRONS[cadence],
         job=job,
-        run_config_fn=run_config,
+        execution_fn=request,
         execution_timezone=settings.kaizen.timezone,
         default_status=schedule_status(settings),
         description=f"{DESCRIPTIONS[cadence]} {_CONFIG_NOTE}",

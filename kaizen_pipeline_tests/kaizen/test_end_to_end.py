@@ -12,6 +12,7 @@ import pytest
 from kaizen_pipeline.clock import pipeline_now
 from kaizen_pipeline.kaizen.assets import ANALYSIS_ASSETS, REPORT_ASSETS, kaizen_metrics
 from kaizen_pipeline.kaizen.defs import build_defs
+from kaizen_pipeline.partitions import day_key, range_tags
 from kaizen_pipeline.settings import Settings
 from kaizen_pipeline.warehouse import Warehouse
 
@@ -20,12 +21,14 @@ SHIP_DAY = 7  # days 0..6 before shipping, 7..13 after
 
 
 def _ingestion_rows(now: datetime) -> tuple[list[dict], pd.DataFrame]:
-    """One ingestion run per simulated day: 1000 API calls, error rate ~5% before shipping, ~2% after."""
+    """One ingestion run per simulated UTC day (the last is today, before ``now``): 1000 API calls, error
+    rate ~5% before shipping, ~2% after."""
     rng = np.random.default_rng(3)
     rows, truth = [], []
+    today = now.replace(hour=0, minute=0, second=0)
     for k in range(DAYS):
-        day_end = now - timedelta(days=DAYS - 1 - k)
-        finished = day_end - timedelta(hours=2)
+        # halfway to now's time of day: inside day k's partition, and before now on today's
+        finished = today - timedelta(days=DAYS - 1 - k) + (now - today) / 2
         base = 50 if k < SHIP_DAY else 20
         errors = int(base + rng.integers(-3, 4))
         retries = int(70 + rng.integers(-5, 6))
@@ -48,17 +51,15 @@ def test_simulated_days_logged_improvement_and_measured_impact(
     rows, truth = _ingestion_rows(now)
     warehouse.upsert("ingestion_runs", rows)
 
-    # Day by day like the daily schedule for the newest days, the earlier days in one backfill.
+    # The earlier days in one single-run range backfill, then day by day like the daily schedule.
     first = dg.materialize(
         [kaizen_metrics], instance=instance, resources=resources,
-        run_config={"ops": {"kaizen_metrics": {"config": {"as_of": (now - timedelta(days=2)).isoformat(), "backfill_days": DAYS - 3}}}},
+        tags=range_tags(day_key(now - timedelta(days=DAYS - 1)), day_key(now - timedelta(days=2))),
     )  # fmt: skip
     assert first.success
     for back in (1, 0):
-        as_of = (now - timedelta(days=back)).isoformat()
         result = dg.materialize(
-            [kaizen_metrics], instance=instance, resources=resources,
-            run_config={"ops": {"kaizen_metrics": {"config": {"as_of": as_of}}}},
+            [kaizen_metrics], instance=instance, resources=resources, partition_key=day_key(now - timedelta(days=back))
         )  # fmt: skip
         assert result.success
 

@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from kaizen_pipeline.kaizen.defs import build_defs
+from kaizen_pipeline.resources import build_resources
 from kaizen_pipeline.settings import Settings, load_settings
 from kaizen_pipeline.warehouse import Warehouse, utcnow
 
@@ -71,11 +72,13 @@ def test_cadence_schedules_pass_their_tick_and_use_the_configured_timezone(
     assert {n: s.cron_schedule for n, s in schedules.items()} == expected
     assert all(s.execution_timezone == "Europe/Berlin" for s in schedules.values())
     tick = datetime.fromisoformat("2026-04-01T00:00:00+02:00")
-    with dg.build_schedule_context(scheduled_execution_time=tick) as context:
+    repo = _defs(load_settings(), build_resources(load_settings())).get_repository_def()
+    with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repo) as context:
         data = schedules["kaizen_daily_schedule"].evaluate_tick(context)
-    config = data.run_requests[0].run_config["ops"]
-    assert config["kaizen_metrics"]["config"]["as_of"] == tick.isoformat()
-    assert config["kaizen_daily_report"]["config"]["as_of"] == tick.isoformat()
+    [request] = data.run_requests
+    assert "kaizen_metrics" not in request.run_config["ops"]  # the partition says which day
+    assert request.partition_key == "2026-03-30"  # the last UTC day ended by 00:00 Berlin (22:00 UTC)
+    assert request.run_config["ops"]["kaizen_daily_report"]["config"]["as_of"] == tick.isoformat()
 
 
 def test_feedback_job_stores_rating_and_sentiment(
