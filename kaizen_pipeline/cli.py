@@ -45,6 +45,7 @@ def user_errors() -> tuple[type[Exception], ...]:
 def build_parser() -> argparse.ArgumentParser:
     from kaizen_pipeline.experiments import cli as experiments_cli
     from kaizen_pipeline.flags import cli as flags_cli
+    from kaizen_pipeline.ingest import cli as ingest_cli
     from kaizen_pipeline.kaizen import cli as kaizen_cli
     from kaizen_pipeline.loop import cli as loop_cli
     from kaizen_pipeline.ops import cli as ops_cli
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print every config key as markdown (the text of docs/configuration.md)",
     )
     config.set_defaults(func=_config)
-    for domain in (kaizen_cli, flags_cli, experiments_cli, loop_cli, ops_cli):
+    for domain in (ingest_cli, kaizen_cli, flags_cli, experiments_cli, loop_cli, ops_cli):
         domain.register(subparsers)
     return parser
 

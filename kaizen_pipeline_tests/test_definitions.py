@@ -14,11 +14,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "kaizen_pipeline"
 # replay.py runs the assets in process on a frozen clock (bench and end-to-end tests): wiring too
 WIRING = {"assets.py", "checks.py", "schedules.py", "sensors.py", "jobs.py", "defs.py", "definitions.py",
           "resources.py", "cli.py", "__init__.py", "instance.py", "table_docs.py",
-          "replay.py"}  # fmt: skip
+          "replay.py", "partitions.py", "executors.py"}  # fmt: skip
 # Where the settings may be loaded from config.yaml and the environment directly: the resource, the code
-# location at load, the log handler dagster.yaml builds, the CLIs. Everything else gets them passed
-# or from the SettingsResource.
-LOADS_SETTINGS = {"resources.py", "definitions.py", "logs.py", "cli.py"}
+# location at load (partitions.py: the partitions' start), the log handler dagster.yaml builds, the CLIs.
+# Everything else gets them passed or from the SettingsResource.
+LOADS_SETTINGS = {"resources.py", "definitions.py", "logs.py", "cli.py", "partitions.py"}
 
 
 def test_every_asset_check_schedule_sensor_and_job_has_a_description() -> None:

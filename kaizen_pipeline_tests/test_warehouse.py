@@ -137,3 +137,67 @@ def test_a_warehouse_from_an_older_release_gains_the_new_nullable_columns(any_wa
         assert list(frame["market_id"]) == ["m1"] and frame["variants"].isna().all()
     finally:
         reopened.dispose()
+
+
+def _hype_rows(seed: int, n_markets: int, n_buckets: int) -> pd.DataFrame:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    keys = [
+        (f"m{m}", datetime(2026, 11, 1) + pd.Timedelta(minutes=15 * b))
+        for m in range(n_markets)
+        for b in range(n_buckets)
+    ]
+    n = len(keys)
+    sentiment = rng.normal(size=n).round(1)
+    sentiment[rng.random(n) < 0.3] = np.nan  # NULLs must compare equal to NULLs
+    return pd.DataFrame(
+        {
+            "market_id": [k[0] for k in keys],
+            "bucket_ts": [k[1] for k in keys],
+            "post_count": rng.integers(0, 3, n),
+            "unique_authors": rng.integers(0, 2, n),
+            "weighted_engagement": rng.integers(0, 3, n).astype(float),
+            "sentiment": sentiment,
+            "bot_posts": 0,
+            "bot_share": None,
+            "raw_hype": rng.integers(0, 2, n).astype(float),
+            "hype_index": rng.integers(0, 3, n) * 50.0,
+            "computed_at": datetime(2026, 11, 2) + pd.Timedelta(seconds=seed),
+        }
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_replace_changed_ends_like_replace_and_writes_only_the_difference(
+    any_warehouse: Warehouse, seed: int
+) -> None:
+    from kaizen_pipeline.warehouse.schema import hype_scores
+
+    first, second = _hype_rows(seed, 4, 12), _hype_rows(seed + 100, 4, 12)
+    # the second window drops one market, adds a new one, and keeps half the first one's rows as they were
+    second = second[second["market_id"] != "m3"]
+    same = first.sample(frac=0.5, random_state=seed).drop(columns="computed_at")
+    second = second.set_index(["market_id", "bucket_ts"])
+    second.update(same.set_index(["market_id", "bucket_ts"]))
+    second = pd.concat([second.reset_index(), _hype_rows(seed, 5, 3).query("market_id == 'm4'")])
+    where = hype_scores.c.bucket_ts >= datetime(2026, 11, 1, 1)
+    windows = [f[f["bucket_ts"] >= datetime(2026, 11, 1, 1)] for f in (first, second)]
+    any_warehouse.upsert(hype_scores, first)
+    any_warehouse.replace(hype_scores, windows[0], where=where)
+    result = any_warehouse.replace_changed(hype_scores, windows[1], where=where)
+    after_changed = any_warehouse.read_frame(
+        "SELECT * FROM hype_scores ORDER BY market_id, bucket_ts", parse_dates=["bucket_ts", "computed_at"]
+    )
+    unchanged = any_warehouse.count(hype_scores, hype_scores.c.computed_at == first["computed_at"].iloc[0])
+    any_warehouse.replace(hype_scores, windows[1], where=where)
+    after_replace = any_warehouse.read_frame(
+        "SELECT * FROM hype_scores ORDER BY market_id, bucket_ts", parse_dates=["bucket_ts", "computed_at"]
+    )
+    pd.testing.assert_frame_equal(
+        after_changed.drop(columns="computed_at"), after_replace.drop(columns="computed_at")
+    )
+    # rows before the window stay untouched; equal rows inside it were not rewritten
+    assert unchanged >= len(first) - len(windows[0]) + 1
+    assert 0 < result.rows_written < len(windows[1])
+    assert result.new_rows == int((windows[1]["market_id"] == "m4").sum())

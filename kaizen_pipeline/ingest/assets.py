@@ -1,6 +1,7 @@
 """Ingest assets: thin wiring of the collection steps into Dagster with run metadata."""
 
 import traceback
+from functools import partial
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -19,6 +20,7 @@ from kaizen_pipeline.ingest.collect import (
 )
 from kaizen_pipeline.ops.logs import install_log_redaction
 from kaizen_pipeline.ops.redact import redact, redacted_exception, secret_values
+from kaizen_pipeline.partitions import DAILY_BACKFILL_POLICY, DAILY_PARTITIONS, partition_window
 from kaizen_pipeline.reporting import markdown_table
 from kaizen_pipeline.resources import SettingsResource, WarehouseResource
 from kaizen_pipeline.settings import Settings
@@ -60,6 +62,22 @@ def _materialize(
         error = redacted_exception(exc, secrets)
         context.log.error(f"{context.asset_key.to_user_string()} failed:\n{trace}")
         raise error from None
+
+
+def _windowed(context: AssetExecutionContext, collector: Collector) -> Collector:
+    """The collector bound to the run's partition window (a day or a range of days).
+
+    An unpartitioned run (a job launched without a partition) still works, in catch-up mode from the
+    newest stored point, but fills no partition: the warning says how to launch a range instead.
+    """
+    window = partition_window(context)
+    if window is None:
+        context.log.warning(
+            f"{context.asset_key.to_user_string()}: unpartitioned run, collected in catch-up mode; no daily "
+            "partition is marked filled. Launch a partition or a range instead (`kaizen backfill --days 30`, "
+            "or pick partitions in the UI): docs/ingest.md#partitions-and-backfills"
+        )
+    return partial(collector, window=window)  # type: ignore[call-arg]
 
 
 def _collect_and_describe(
@@ -108,7 +126,12 @@ def _collect_and_describe(
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(group_name=GROUP, kinds={"polymarket"}, check_specs=[flags_evaluated_spec("polymarket_markets")])
+@dg.asset(
+    group_name=GROUP,
+    kinds={"polymarket"},
+    check_specs=[flags_evaluated_spec("polymarket_markets")],
+    pool="polymarket_api",
+)
 def polymarket_markets(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
@@ -124,12 +147,16 @@ def polymarket_markets(
     kinds={"polymarket"},
     deps=[polymarket_markets],
     check_specs=[flags_evaluated_spec("market_prices")],
+    pool="polymarket_api",
+    partitions_def=DAILY_PARTITIONS,
+    backfill_policy=DAILY_BACKFILL_POLICY,
 )
 def market_prices(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
-    """CLOB price history of both outcome tokens of every tracked market, fetched incrementally."""
-    return _materialize(context, collect_prices, warehouse, settings)
+    """CLOB price history of both outcome tokens of every tracked market, per UTC day (partitions from
+    data_collection.history_start); a range is one run, one request per token."""
+    return _materialize(context, _windowed(context, collect_prices), warehouse, settings)
 
 
 @dg.asset(
@@ -137,16 +164,24 @@ def market_prices(
     kinds={"polymarket"},
     deps=[polymarket_markets],
     check_specs=[flags_evaluated_spec("trade_volumes")],
+    pool="polymarket_api",
+    partitions_def=DAILY_PARTITIONS,
+    backfill_policy=DAILY_BACKFILL_POLICY,
 )
 def trade_volumes(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
-    """Traded USD volume per market and bucket from the Data API trades feed (for relative volume)."""
-    return _materialize(context, collect_trade_volumes, warehouse, settings)
+    """Traded USD volume per market and bucket from the Data API trades feed (for relative volume), per UTC
+    day (partitions from data_collection.history_start); a range is one run, one paged fetch per market."""
+    return _materialize(context, _windowed(context, collect_trade_volumes), warehouse, settings)
 
 
 @dg.asset(
-    group_name=GROUP, kinds={"x"}, deps=[polymarket_markets], check_specs=[flags_evaluated_spec("tweets")]
+    group_name=GROUP,
+    kinds={"x"},
+    deps=[polymarket_markets],
+    check_specs=[flags_evaluated_spec("tweets")],
+    pool="x_api",
 )
 def tweets(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
@@ -160,6 +195,7 @@ def tweets(
     kinds={"polymarket"},
     deps=[polymarket_markets],
     check_specs=[flags_evaluated_spec("order_books")],
+    pool="polymarket_api",
 )
 def order_books(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
@@ -173,6 +209,7 @@ def order_books(
     kinds={"polymarket"},
     deps=[polymarket_markets],
     check_specs=[flags_evaluated_spec("whale_trades")],
+    pool="polymarket_api",
 )
 def whale_trades(
     context: AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource

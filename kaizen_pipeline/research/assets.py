@@ -107,7 +107,7 @@ def hype_scores(
     )
     ambiguous = int(scores.attrs.get("ambiguous_posts", 0))
     table = wh.table("hype_scores")
-    result = wh.replace(
+    result = wh.replace_changed(
         table, _with_computed_at(scores, table), where=table.c.bucket_ts >= start.to_pydatetime()
     )
     context.log.info(f"hype_scores: {len(scores)} rows for {scores['market_id'].nunique()} markets")
@@ -205,7 +205,7 @@ def market_features(
     )
     table = wh.table("market_features")
     first = features["bucket_ts"].min() if not features.empty else start
-    result = wh.replace(
+    result = wh.replace_changed(
         table, _with_computed_at(features, table), where=table.c.bucket_ts >= first.to_pydatetime()
     )
     context.log.info(f"market_features: {len(features)} rows")

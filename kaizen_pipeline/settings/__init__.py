@@ -48,7 +48,7 @@ from kaizen_pipeline.settings.loader import (
     load_settings,
 )
 from kaizen_pipeline.settings.model import Settings, scalar_config_keys
-from kaizen_pipeline.settings.ops import AlertSettings, LoggingSettings, OpsSettings
+from kaizen_pipeline.settings.ops import AlertSettings, ExecutionSettings, LoggingSettings, OpsSettings
 from kaizen_pipeline.settings.reference import ConfigKey, config_reference, render_reference
 from kaizen_pipeline.settings.research import ResearchSettings, RiskSettings, SignalSettings
 
@@ -75,6 +75,7 @@ __all__ = [
     "LoggingSettings",
     "MonteCarloSettings",
     "OpsSettings",
+    "ExecutionSettings",
     "PolymarketSettings",
     "QualitySettings",
     "ResearchSettings",

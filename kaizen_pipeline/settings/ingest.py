@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
@@ -17,9 +17,14 @@ class DataCollectionSettings(_Section):
     )
     min_liquidity: float = Field(0, ge=0, description="Markets below this liquidity (USD) are skipped.")
     max_markets: int = Field(50, ge=1, le=1000, description="Keep the top N open markets by 24 h volume.")
-    history_days: int = Field(30, ge=1, le=365, description="Price history fetched on the first run.")
+    history_days: int = Field(
+        30, ge=1, le=365, description="Price history fetched by the first unpartitioned run (catch-up mode)."
+    )
     trade_history_days: int = Field(
-        7, ge=1, le=90, description="Trade volume history fetched on the first run."
+        7,
+        ge=1,
+        le=90,
+        description="Trade volume history fetched by the first unpartitioned run (catch-up mode).",
     )
     max_concurrency: int = Field(16, ge=1, le=256, description="Concurrent per-market requests.")
     whale_trade_usd: float = Field(
@@ -31,6 +36,11 @@ class DataCollectionSettings(_Section):
     schedules_running: bool = Field(
         True,
         description="Default status of every schedule and sensor that runs by default; false stops them all.",
+    )
+    history_start: date = Field(
+        date(2026, 1, 1),
+        description="First day of the daily partitions of market_prices, trade_volumes and kaizen_metrics "
+        "(UTC days; read when the code location loads). Default: the demo world's epoch.",
     )
 
 
@@ -131,13 +141,25 @@ class TransportSettings(_Section):
         le=3600,
         description="Deadline of one request attempt: connect, headers and the whole body.",
     )
+    shared_limiter_url: str = Field(
+        "",
+        description="Redis URL (redis://[:password@]host:6379/0) holding the API rate limits shared by every "
+        "process, run and worker that calls an endpoint; empty: each process counts only its own requests. "
+        "Set but unreachable when a run starts: the run fails (docs/ingest.md#transport).",
+    )
+    shared_limiter_prefix: str = Field(
+        "kaizen:ratelimit",
+        min_length=1,
+        description="Prefix of the shared rate limits' Redis keys (prefix:{endpoint}); deployments with "
+        "separate API quotas (other keys, other IPs) use different prefixes.",
+    )
 
 
 class DemoSettings(_Section):
     seed: int = Field(
         7, description="Seed of the simulated world: the same seed gives the same markets, prices and posts."
     )
-    n_markets: int = Field(50, ge=1, le=500, description="Markets in the simulated world.")
+    n_markets: int = Field(50, ge=1, le=2000, description="Markets in the simulated world.")
     history_days: int = Field(
         30,
         ge=1,

@@ -22,7 +22,7 @@ from kaizen_pipeline.settings.ingest import (
     TwitterSettings,
 )
 from kaizen_pipeline.settings.kaizen import KaizenSettings
-from kaizen_pipeline.settings.ops import AlertSettings, LoggingSettings, OpsSettings
+from kaizen_pipeline.settings.ops import AlertSettings, ExecutionSettings, LoggingSettings, OpsSettings
 from kaizen_pipeline.settings.research import ResearchSettings, RiskSettings, SignalSettings
 
 
@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     kaizen: KaizenSettings = Field(default_factory=KaizenSettings)
     backtest: BacktestSettings = Field(default_factory=BacktestSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     research: ResearchSettings = Field(default_factory=ResearchSettings)
     experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
     rollouts: RolloutSettings = Field(default_factory=RolloutSettings)

@@ -92,3 +92,37 @@ class OpsSettings(_Section):
         ge=60,
         description="Every job's dagster/max_runtime tag: run monitoring fails a run still going after this.",
     )
+
+
+class ExecutionSettings(_Section):
+    """How runs execute their steps: one process, a process per step, or Celery workers (deploy profile)."""
+
+    executor: Literal["auto", "in_process", "multiprocess", "celery"] = Field(
+        "auto",
+        description="auto: each job's own choice (in_process where steps are short, multiprocess where "
+        "parallel steps pay); in_process, multiprocess or celery: every job (celery: the PostgreSQL + "
+        "Celery deploy profile, docs/deploy.md).",
+    )
+    max_concurrent_steps: int = Field(
+        0, ge=0, le=64, description="Steps a multiprocess run executes at once (0: the number of CPUs)."
+    )
+    # URLs, not SecretStr: most carry no password (guest@127.0.0.1); one that does must come from the
+    # environment (checked where the executor is built, ops/executors.py, as database.url is)
+    celery_broker_url: str = Field(
+        "pyamqp://guest@127.0.0.1//",
+        min_length=1,
+        description="executor celery: the Celery broker (RabbitMQ) the steps are sent to; the workers' "
+        "-y file names the same one. A password only in KAIZEN_EXECUTION__CELERY_BROKER_URL.",
+    )
+    celery_backend_url: str = Field(
+        "rpc://",
+        min_length=1,
+        description="executor celery: where workers put step results (rpc://: back through the broker). "
+        "A password only in KAIZEN_EXECUTION__CELERY_BACKEND_URL.",
+    )
+    celery_queue: str = Field(
+        "dagster",
+        min_length=1,
+        description="executor celery: the queue steps are sent to; workers listen on it (-q). "
+        "Deployments sharing one broker use different queues.",
+    )

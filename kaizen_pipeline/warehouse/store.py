@@ -326,6 +326,68 @@ class Warehouse:
             after = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
         return UpsertResult(rows_written=len(records), new_rows=max(0, int(after - before)))
 
+    def replace_changed(
+        self,
+        table: sa.Table | str,
+        rows: pd.DataFrame,
+        where: sa.ColumnElement[bool] | None = None,
+        *,
+        ignore: Sequence[str] = ("computed_at",),
+    ) -> UpsertResult:
+        """End in the same state as :meth:`replace`, writing only the difference, atomically.
+
+        For derived tables recomputed over a long window each cycle: most rows come out as they were,
+        so rows equal to the stored ones (``ignore`` columns aside) are left alone, stored rows
+        missing from ``rows`` are deleted and the rest upserted. ``rows_written`` counts the rows
+        written. Needs a primary key.
+        """
+        table = self.table(table) if isinstance(table, str) else table
+        key_cols = [c.name for c in table.primary_key.columns]
+        if not key_cols:
+            raise ValueError(f"{table.name}: replace_changed needs a primary key")
+        compare = [c for c in rows.columns if c not in key_cols and c not in ignore and c in table.c]
+        with self.engine.begin() as conn:
+            select = sa.select(*(table.c[c] for c in key_cols + compare))
+            if where is not None:
+                select = select.where(where)
+            result = conn.execute(select)
+            stored = pd.DataFrame([tuple(r) for r in result.fetchall()], columns=list(result.keys()))
+            new = rows.drop_duplicates(key_cols, keep="last")
+            merged = new[key_cols + compare].merge(
+                stored, on=key_cols, how="outer", suffixes=("", "__stored"), indicator=True
+            )
+            fresh = (merged["_merge"] == "left_only").to_numpy()
+            both = (merged["_merge"] == "both").to_numpy()
+            differs = np.zeros(len(merged), dtype=bool)
+            for col in compare:
+                a, b = merged[col], merged[f"{col}__stored"]
+                same = (a == b).fillna(False).to_numpy(dtype=bool) | (a.isna() & b.isna()).to_numpy()
+                differs |= both & ~same
+            gone = merged.loc[(merged["_merge"] == "right_only").to_numpy(), key_cols]
+            if not gone.empty:
+                params = _stored(gone.rename(columns={c: f"k_{c}" for c in key_cols}))
+                delete = table.delete().where(
+                    sa.and_(*(table.c[c] == sa.bindparam(f"k_{c}") for c in key_cols))
+                )
+                conn.execute(delete, params)
+            changed_keys = merged.loc[fresh | differs, key_cols]
+            write = new.merge(changed_keys, on=key_cols, how="inner")
+            records = _stored(write)
+            if records:
+                columns = list(records[0].keys())
+                stmt = self.dialect_insert(table)
+                update_cols = [c for c in columns if c not in key_cols]
+                stmt = (
+                    stmt.on_conflict_do_update(
+                        index_elements=key_cols, set_={c: stmt.excluded[c] for c in update_cols}
+                    )
+                    if update_cols
+                    else stmt.on_conflict_do_nothing(index_elements=key_cols)
+                )
+                for start in range(0, len(records), DEFAULT_BATCH_SIZE):
+                    conn.execute(stmt, records[start : start + DEFAULT_BATCH_SIZE])
+        return UpsertResult(rows_written=len(records), new_rows=int(fresh.sum()))
+
     def read_frame(
         self,
         query: str | sa.Select | sa.TextClause,

@@ -39,6 +39,7 @@ class DemoApi:
         self._lock = threading.RLock()
         self._search_cache: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self._index: _PostIndex | None = None
+        self._markets_cache: tuple[tuple[int, bool], list[dict[str, Any]]] | None = None
         self._history_cache: dict[tuple[Any, ...], bytes] = {}
         self._x_calls: list[float] = []
         # planted faults are random per process, not seeded: replays must not fail the same requests
@@ -78,12 +79,7 @@ class DemoApi:
         limit = _int_param(params, "limit", 20)
         if not 1 <= limit <= 100:
             raise _BadRequest(422, {"error": "limit must be between 1 and 100"})
-        now_k = self.world.now_bucket()
-        rows = []
-        for m in self.world.markets:
-            if params.get("closed") == "false" and m.closed:
-                continue
-            rows.append(self._market_json(m, now_k))
+        rows = self._market_rows(self.world.now_bucket(), params.get("closed") == "false")
         if "volume_num_min" in params:
             rows = [r for r in rows if r["volumeNum"] >= float(params["volume_num_min"])]
         if "liquidity_num_min" in params:
@@ -101,6 +97,17 @@ class DemoApi:
         if offset + limit < len(rows):
             body["next_cursor"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
         return httpx.Response(200, json=body)
+
+    def _market_rows(self, now_k: int, open_only: bool) -> list[dict[str, Any]]:
+        """Every market's Gamma record at bucket ``now_k``, built once per bucket: a listing is many pages."""
+        key = (now_k, open_only)
+        with self._lock:
+            if self._markets_cache is None or self._markets_cache[0] != key:
+                rows = [
+                    self._market_json(m, now_k) for m in self.world.markets if not (open_only and m.closed)
+                ]
+                self._markets_cache = (key, rows)
+            return list(self._markets_cache[1])
 
     def _market_json(self, m: DemoMarket, now_k: int) -> dict[str, Any]:
         w = self.world
