@@ -27,7 +27,7 @@ from kaizen_pipeline.ingest.clients import (
     build_clients,
     x_start_time,
 )
-from kaizen_pipeline.ingest.parsers import CONFLICT_REASON, LargeTrade, OrderBook, Reject
+from kaizen_pipeline.ingest.parsers import CONFLICT_REASON, LargeTrade, OrderBook, Reject, Trade
 from kaizen_pipeline.ingest.queries import keyword_query, market_search_query
 from kaizen_pipeline.ingest.transport import ApiError, CallStats, gather_bounded
 from kaizen_pipeline.settings import Settings
@@ -256,6 +256,34 @@ def bucket_trades(trades: list[Any], minutes: int, since: datetime, until: datet
     return agg.drop(columns="bucket")
 
 
+async def fetch_trades(
+    clients: IngestClients,
+    settings: Settings,
+    wanted: list[tuple[str, str, int]],
+    *,
+    min_usd: float | None = None,
+    model: type[Trade] = Trade,
+) -> dict[str, TradesResult]:
+    """Fills of each (market id, condition id, since unix) in requests naming up to
+    polymarket.trades_markets_per_request markets each, markets with the nearest ``since`` together
+    (a request pages back to its earliest one)."""
+    per_request = settings.polymarket.trades_markets_per_request
+    ordered = sorted(wanted, key=lambda w: (w[2], w[0]))
+    batches = [ordered[i : i + per_request] for i in range(0, len(ordered), per_request)]
+
+    async def fetch(batch: list[tuple[str, str, int]]) -> dict[str, TradesResult]:
+        by_condition = await clients.data.trades_since_many(
+            {condition: since for _, condition, since in batch}, min_usd=min_usd, model=model
+        )
+        return {market: by_condition[condition] for market, condition, _ in batch}
+
+    answers = await gather_bounded(
+        [lambda b=b: fetch(b) for b in batches], settings.data_collection.max_concurrency
+    )
+    merged = {market: result for answer in answers for market, result in answer.items()}
+    return {market: merged[market] for market, _, _ in wanted}
+
+
 async def collect_trade_volumes(
     clients: IngestClients,
     settings: Settings,
@@ -297,18 +325,18 @@ async def collect_trade_volumes(
         # the last bucket starting inside the window: the next partition's buckets are not this run's
         until = datetime.fromtimestamp(span[1], UTC).replace(tzinfo=None) if span else now
 
-    async def fetch(market_id: str, condition_id: str) -> tuple[pd.DataFrame, TradesResult]:
-        # Re-read the newest stored bucket: it was still filling when last collected.
-        since = last_bucket.get(market_id, default_since)
-        fetched = await clients.data.trades_since(condition_id, _unix(since))
-        frame = bucket_trades(fetched.trades, minutes, since, until)
-        frame["market_id"] = market_id
-        return frame, fetched
-
-    results = await gather_bounded(
-        [lambda m=r.market_id, c=r.condition_id: fetch(m, c) for r in markets.itertuples()],
-        settings.data_collection.max_concurrency,
+    # Re-read the newest stored bucket: it was still filling when last collected.
+    since_by_market = {r.market_id: last_bucket.get(r.market_id, default_since) for r in markets.itertuples()}
+    fetched_by_market = await fetch_trades(
+        clients,
+        settings,
+        [(r.market_id, r.condition_id, _unix(since_by_market[r.market_id])) for r in markets.itertuples()],
     )
+    results = []
+    for market_id, fetched in fetched_by_market.items():
+        frame = bucket_trades(fetched.trades, minutes, since_by_market[market_id], until)
+        frame["market_id"] = market_id
+        results.append((frame, fetched))
     columns = ["volume_usd", "buy_volume_usd", "trade_count", "bucket_ts", "market_id"]
     frame = pd.concat([f for f, _ in results] or [pd.DataFrame(columns=columns)], ignore_index=True)
     rejects = [r for _, fetched in results for r in fetched.rejects]
@@ -431,16 +459,10 @@ async def collect_whale_trades(
     last_ts = {r.market_id: _unix(r.last_ts.to_pydatetime()) for r in last.itertuples()}
     default_since = _unix(now - timedelta(days=settings.data_collection.trade_history_days))
 
-    async def fetch(market_id: str, condition_id: str) -> tuple[str, TradesResult]:
-        since = last_ts.get(market_id, default_since)
-        return market_id, await clients.data.trades_since(
-            condition_id, since, min_usd=min_usd, model=LargeTrade
-        )
-
-    results = await gather_bounded(
-        [lambda m=r.market_id, c=r.condition_id: fetch(m, c) for r in markets.itertuples()],
-        settings.data_collection.max_concurrency,
-    )
+    wanted = [
+        (r.market_id, r.condition_id, last_ts.get(r.market_id, default_since)) for r in markets.itertuples()
+    ]
+    results = list((await fetch_trades(clients, settings, wanted, min_usd=min_usd, model=LargeTrade)).items())
     rows = {}
     for market_id, fetched in results:
         for trade in fetched.trades:

@@ -31,6 +31,10 @@ X_WINDOW_SECONDS = 7 * 86400  # recent search reaches back 7 days
 MAX_BOOKS_PER_REQUEST = 500
 
 
+# Condition ids one /trades request may name: the smallest list limit Polymarket documents (its v2 feed).
+MAX_TRADE_MARKETS = 20
+
+
 class DemoApi:
     """The HTTP API of one world, with its response caches and the X rate-limit window."""
 
@@ -263,9 +267,13 @@ class DemoApi:
         return httpx.Response(200, json=books)
 
     def _data_trades(self, params: dict[str, str]) -> httpx.Response:
+        """``GET /trades``: ``market`` is one condition id or a comma-separated list (newest first across them)."""
         w = self.world
-        m = w.by_condition.get(params.get("market", ""))
-        if m is None:
+        wanted = [c for c in params.get("market", "").split(",") if c]
+        if len(wanted) > MAX_TRADE_MARKETS:
+            raise _BadRequest(400, {"error": f"market: at most {MAX_TRADE_MARKETS} condition ids"})
+        markets = [w.by_condition[c] for c in dict.fromkeys(wanted) if c in w.by_condition]
+        if not markets:
             return httpx.Response(200, json=[])
         limit = _int_param(params, "limit", 100)
         offset = _int_param(params, "offset", 0)
@@ -278,7 +286,14 @@ class DemoApi:
         out: list[dict[str, Any]] = []
         skipped = 0
         for week in range(now_k // w.week_buckets, oldest_week - 1, -1):
-            for t in w.week_trades(m, week):
+            trades = w.week_trades(markets[0], week)
+            if len(markets) > 1:  # each market's week is newest first: merge them the same way
+                trades = sorted(
+                    (t for m in markets for t in w.week_trades(m, week)),
+                    key=lambda t: t["timestamp"],
+                    reverse=True,
+                )
+            for t in trades:
                 if t["timestamp"] >= now_ts or not keep(t):
                     continue
                 if skipped < offset:
