@@ -4,6 +4,7 @@ Wiring: the partitions start at config ``data_collection.history_start``, read o
 location loads (a partitions definition is part of the asset graph, not of a run).
 """
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
 import dagster as dg
@@ -13,6 +14,7 @@ from kaizen_pipeline.settings import get_settings
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+PARTITION_TAG = "dagster/partition"
 DAY_FORMAT = "%Y-%m-%d"
 
 
@@ -50,6 +52,19 @@ def backfill_range(now: datetime, days: int, first_day: date | None = None) -> t
     return first.strftime(DAY_FORMAT), last.strftime(DAY_FORMAT)
 
 
+def partition_start(tags: Mapping[str, str]) -> datetime | None:
+    """The first day (naive UTC midnight) of the partitions a run's ``tags`` name: a range's start or
+    the single partition; None for a run without partitions. Unpartitioned assets in such a run (the
+    research chain) rewrite only from that day on."""
+    key = tags.get(RANGE_START_TAG) or tags.get(PARTITION_TAG)
+    if not key:
+        return None
+    try:
+        return datetime.strptime(key, DAY_FORMAT)
+    except ValueError:
+        return None  # another job's partitions (not days): rewrite everything
+
+
 def range_tags(first: str, last: str) -> dict[str, str]:
     """Run tags that make one run cover the partitions ``first`` to ``last`` (inclusive)."""
     return {RANGE_START_TAG: first, RANGE_END_TAG: last}
@@ -62,6 +77,7 @@ __all__ = [
     "RANGE_START_TAG",
     "backfill_range",
     "build_daily_partitions",
+    "partition_start",
     "day_key",
     "partition_window",
     "range_tags",

@@ -1,18 +1,25 @@
 """Data-quality asset checks on the ingest assets (blocking where downstream must not run on bad data)."""
 
-from __future__ import annotations
-
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import dagster as dg
 
-from kaizen_pipeline.clock import pipeline_now
+from kaizen_pipeline.clock import as_naive_utc, pipeline_now
 from kaizen_pipeline.ingest import quality
 from kaizen_pipeline.ingest.assets import market_prices, order_books, polymarket_markets, tweets
 from kaizen_pipeline.ingest.quality import QualityResult
 from kaizen_pipeline.reporting import markdown_table
 from kaizen_pipeline.resources import SettingsResource, WarehouseResource
+from kaizen_pipeline.settings import Settings
 from kaizen_pipeline.warehouse.schema import market_snapshots, price_points
+
+
+def _price_check_since(context: dg.AssetCheckExecutionContext, s: Settings) -> datetime:
+    """Where the price checks start reading: the run's partitions (the cycle's day, a backfilled range),
+    from the hour before them (gaps and jumps need the point before); else quality.check_window_hours."""
+    if context.has_partition_key or context.has_partition_key_range:
+        return as_naive_utc(context.partition_time_window.start) - timedelta(hours=1)
+    return pipeline_now(s) - timedelta(hours=s.quality.check_window_hours)
 
 
 def _result(outcome: QualityResult, severity: dg.AssetCheckSeverity, description: str) -> dg.AssetCheckResult:
@@ -41,10 +48,12 @@ def prices_in_unit_interval(warehouse: WarehouseResource) -> dg.AssetCheckResult
 
 
 @dg.asset_check(asset=market_prices)
-def binary_prices_sum_to_one(warehouse: WarehouseResource, settings: SettingsResource) -> dg.AssetCheckResult:
+def binary_prices_sum_to_one(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
+) -> dg.AssetCheckResult:
     """YES and NO prices at the same time sum to about 1 (within quality.binary_sum_tolerance)."""
     s = settings.get()
-    since = pipeline_now(s) - timedelta(days=s.data_collection.history_days)
+    since = _price_check_since(context, s)
     return _result(
         quality.binary_prices_sum_to_one(warehouse.get(), since, s.quality.binary_sum_tolerance),
         dg.AssetCheckSeverity.WARN,
@@ -53,10 +62,12 @@ def binary_prices_sum_to_one(warehouse: WarehouseResource, settings: SettingsRes
 
 
 @dg.asset_check(asset=market_prices)
-def price_history_gaps(warehouse: WarehouseResource, settings: SettingsResource) -> dg.AssetCheckResult:
+def price_history_gaps(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
+) -> dg.AssetCheckResult:
     """No gap in a token's price history longer than quality.gap_factor x polymarket.fidelity_minutes."""
     s = settings.get()
-    since = pipeline_now(s) - timedelta(days=s.data_collection.history_days)
+    since = _price_check_since(context, s)
     outcome = quality.price_history_gaps(
         warehouse.get(), since, s.polymarket.fidelity_minutes, s.quality.gap_factor
     )
@@ -68,10 +79,12 @@ def price_history_gaps(warehouse: WarehouseResource, settings: SettingsResource)
 
 
 @dg.asset_check(asset=market_prices)
-def price_jumps(warehouse: WarehouseResource, settings: SettingsResource) -> dg.AssetCheckResult:
+def price_jumps(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
+) -> dg.AssetCheckResult:
     """Consecutive YES prices that move by more than quality.max_jump_ratio, listed for review."""
     s = settings.get()
-    since = pipeline_now(s) - timedelta(days=s.data_collection.history_days)
+    since = _price_check_since(context, s)
     return _result(
         quality.price_jumps(warehouse.get(), since, s.quality.max_jump_ratio),
         dg.AssetCheckSeverity.WARN,
@@ -81,11 +94,12 @@ def price_jumps(warehouse: WarehouseResource, settings: SettingsResource) -> dg.
 
 @dg.asset_check(asset=market_prices)
 def price_timestamp_conflicts(
-    warehouse: WarehouseResource, settings: SettingsResource
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.AssetCheckResult:
-    """No CLOB point repeated a timestamp with a different price in the last data_collection.history_days."""
+    """No CLOB point repeated a timestamp with a different price in the checked window (quality.check_window_hours
+    or the run's partitions)."""
     s = settings.get()
-    since = pipeline_now(s) - timedelta(days=s.data_collection.history_days)
+    since = _price_check_since(context, s)
     return _result(
         quality.price_timestamp_conflicts(warehouse.get(), since),
         dg.AssetCheckSeverity.WARN,

@@ -12,6 +12,7 @@ from dagster import AssetExecutionContext
 from kaizen_pipeline.clock import buckets, floor_to_bucket, pipeline_now
 from kaizen_pipeline.flags.checks import flags_evaluated_result, flags_evaluated_spec
 from kaizen_pipeline.flags.provider import row_variants, scheduled_values
+from kaizen_pipeline.partitions import partition_start
 from kaizen_pipeline.reporting import figure_markdown, markdown_table
 from kaizen_pipeline.research.calibration import reliability_table
 from kaizen_pipeline.research.charts import (
@@ -161,7 +162,14 @@ def market_features(
     run_settings, cfg, now = _context(context, settings)
     wh = warehouse.get()
     end = _floor(now, cfg.bucket_minutes)
-    start = end - timedelta(days=run_settings.data_collection.history_days)
+    window_start = end - timedelta(days=run_settings.data_collection.history_days)
+    # Rows from the run's first partition day on are rewritten (the 15-minute cycle: today's), read
+    # with every window's lookback before them; a run without partitions rewrites the whole window.
+    first_day = partition_start(context.run.tags)
+    rewrite_from = max(window_start, pd.Timestamp(first_day)) if first_day else window_start
+    book_max_age = run_settings.research.book_max_age_buckets
+    feature_cfg = replace(cfg.features, book_max_age_buckets=book_max_age)
+    start = max(window_start, rewrite_from - buckets(feature_cfg.lookback_buckets, cfg.bucket_minutes))
     params = {"start": start.to_pydatetime()}
     markets = _latest_markets(wh)
     prices = wh.read_frame(
@@ -183,7 +191,6 @@ def market_features(
         ["bucket_ts"],
     )
     # A book older than the window's first bucket still describes it, up to book_max_age_buckets.
-    book_max_age = run_settings.research.book_max_age_buckets
     books = wh.read_frame(
         "SELECT market_id, outcome, book_ts, bids, asks FROM order_book_snapshots "
         "WHERE outcome = 'Yes' AND book_ts >= :books_start",
@@ -197,14 +204,15 @@ def market_features(
         prices,
         volumes,
         markets,
-        replace(cfg.features, book_max_age_buckets=book_max_age),
+        feature_cfg,
         snapshots=snapshots,
         hype=hype,
         books=books,
         whales=whales,
     )
+    features = features[features["bucket_ts"] >= rewrite_from].reset_index(drop=True)
     table = wh.table("market_features")
-    first = features["bucket_ts"].min() if not features.empty else start
+    first = features["bucket_ts"].min() if not features.empty else rewrite_from
     result = wh.replace_changed(
         table, _with_computed_at(features, table), where=table.c.bucket_ts >= first.to_pydatetime()
     )

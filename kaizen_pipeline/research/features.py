@@ -77,6 +77,19 @@ class FeatureConfig:
         return bucket_freq(self.bucket_minutes)
 
     @property
+    def lookback_buckets(self) -> int:
+        """Buckets of inputs before a bucket that its features can depend on (every window end to end)."""
+        return (
+            self.rvr_recent_buckets
+            + self.rvr_baseline_buckets
+            + self.roc_lookback_buckets
+            + self.volatility_window_buckets
+            + self.price_ffill_limit_buckets
+            + self.book_max_age_buckets
+            + 2
+        )
+
+    @property
     def microstructure(self) -> MicrostructureConfig:
         return MicrostructureConfig(self.bucket_minutes, self.book_max_age_buckets)
 

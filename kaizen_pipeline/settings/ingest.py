@@ -63,6 +63,13 @@ class QualitySettings(_Section):
         gt=0,
         description="A tracked token whose newest order book is older than this fails stale_order_books.",
     )
+    check_window_hours: float = Field(
+        24,
+        gt=0,
+        le=24 * 365,
+        description="Hours of prices the price checks read in a run without partitions; a partitioned run "
+        "(the 15-minute cycle's day, a backfilled range) checks its own days.",
+    )
 
 
 class PolymarketSettings(_Section):
@@ -72,6 +79,13 @@ class PolymarketSettings(_Section):
     page_size: int = Field(100, ge=1, le=100, description="Gamma keyset page size (the API caps it at 100).")
     fidelity_minutes: int = Field(15, ge=1, le=1440, description="CLOB price-history resolution.")
     trades_page_size: int = Field(500, ge=1, le=10_000, description="Data API /trades page size (limit).")
+    trades_markets_per_request: int = Field(
+        20,
+        ge=1,
+        le=20,
+        description="Markets one Data API /trades request names (comma-separated condition ids; 20 is the "
+        "smallest list limit Polymarket documents); 1: a request per market.",
+    )
     markets_rate_limit: int = Field(300, ge=1, description="Gamma /markets requests per 10 s.")
     prices_history_rate_limit: int = Field(1000, ge=1, description="CLOB /prices-history requests per 10 s.")
     trades_rate_limit: int = Field(200, ge=1, description="Data API /trades requests per 10 s.")

@@ -14,6 +14,7 @@ from kaizen_pipeline.flags.model import FeatureFlag, evaluate
 from kaizen_pipeline.flags.store import FlagStore
 from kaizen_pipeline.ingest.assets import INGEST_ASSETS
 from kaizen_pipeline.ingest.simulator.world import DemoWorld
+from kaizen_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG
 from kaizen_pipeline.research.assets import (
     RESEARCH_ASSETS,
     hype_price_correlations,
@@ -319,3 +320,36 @@ def test_halted_check_fails_when_a_signal_slips_through(warehouse: Warehouse) ->
     )
     result = no_signals_while_halted(warehouse=WarehouseResource(url=warehouse.url))
     assert not result.passed and result.metadata["signals_while_circuit_breaker"].value == 1
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [{"dagster/partition": "2026-11-20"}, {RANGE_START_TAG: "2026-11-18", RANGE_END_TAG: "2026-11-20"}],
+    ids=["the cycle's day", "a backfilled range"],
+)
+def test_a_partitioned_run_rewrites_features_from_its_first_day_exactly_as_a_full_run(
+    demo_run: DemoRun, tags: dict[str, str]
+) -> None:
+    """From its first partition day on, with every window's lookback read before it: the same rows a
+    whole-window run computes (so the table does not change), and nothing before that day is rewritten."""
+    wh = _warehouse(demo_run)
+
+    def table() -> pd.DataFrame:
+        return wh.read_frame(
+            "SELECT * FROM market_features ORDER BY market_id, bucket_ts",
+            parse_dates=["bucket_ts", "computed_at"],
+        )
+
+    before = table()
+    with demo_env(demo_run.env) as settings:
+        result = dg.materialize(
+            [market_features], resources=build_resources(settings), instance=demo_run.instance, tags=tags
+        )
+    after = table()
+    first_day = pd.Timestamp(tags.get("dagster/partition") or tags[RANGE_START_TAG])
+    rewritten = after["computed_at"] != before["computed_at"]
+    pd.testing.assert_frame_equal(before.drop(columns="computed_at"), after.drop(columns="computed_at"))
+    assert not rewritten.any()  # equal rows are left as they were
+    metadata = _metadata(result)["market_features"]
+    assert str(metadata["first_bucket"]).startswith(str(first_day.date()))
+    assert (before["bucket_ts"] < first_day).any()
