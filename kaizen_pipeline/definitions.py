@@ -13,9 +13,10 @@ from kaizen_pipeline.flags import defs as flags_defs
 from kaizen_pipeline.ingest import defs as ingest_defs
 from kaizen_pipeline.kaizen import defs as kaizen_defs
 from kaizen_pipeline.ops import defs as ops_defs
+from kaizen_pipeline.ops.executors import celery_executor_config
 from kaizen_pipeline.research import defs as research_defs
 from kaizen_pipeline.resources import build_resources
-from kaizen_pipeline.settings import Settings, get_settings
+from kaizen_pipeline.settings import ConfigError, Settings, get_settings
 from kaizen_pipeline.table_docs import document_tables
 
 DOMAINS = (ingest_defs, research_defs, backtest_defs, kaizen_defs, flags_defs, experiments_defs, ops_defs)
@@ -51,13 +52,23 @@ def job_executor(job_name: str, settings: Settings) -> dg.ExecutorDefinition | N
     if choice == "in_process":
         return dg.in_process_executor
     if choice == "celery":
-        from kaizen_pipeline.ops.executors import celery_executor_def
-
         return celery_executor_def(settings)
     limit = settings.execution.max_concurrent_steps
     return (
         dg.multiprocess_executor.configured({"max_concurrent": limit}) if limit else dg.multiprocess_executor
     )
+
+
+def celery_executor_def(settings: Settings) -> dg.ExecutorDefinition:
+    """dagster-celery's ``celery_executor`` configured from ``settings.execution`` (execution.executor: celery)."""
+    try:
+        from dagster_celery import celery_executor
+    except ImportError as exc:
+        raise ConfigError(
+            'execution.executor: celery needs the celery extra: pip install -e ".[celery]" '
+            f"(dagster-celery could not be imported: {exc})"
+        ) from None
+    return celery_executor.configured(celery_executor_config(settings), name="celery")
 
 
 MAX_RUNTIME_TAG = "dagster/max_runtime"

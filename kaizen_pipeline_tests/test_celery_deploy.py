@@ -25,8 +25,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from kaizen_pipeline.definitions import build_defs
-from kaizen_pipeline.ops.executors import celery_executor_config, celery_executor_def
+from kaizen_pipeline.definitions import build_defs, celery_executor_def
+from kaizen_pipeline.ops.executors import celery_executor_config
 from kaizen_pipeline.settings import ConfigError, load_settings
 
 REPO = Path(__file__).resolve().parents[1]

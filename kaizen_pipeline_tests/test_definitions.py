@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "kaizen_pipeline"
 # replay.py runs the assets in process on a frozen clock (bench and end-to-end tests): wiring too
 WIRING = {"assets.py", "checks.py", "schedules.py", "sensors.py", "jobs.py", "defs.py", "definitions.py",
           "resources.py", "cli.py", "__init__.py", "instance.py", "table_docs.py",
-          "replay.py", "partitions.py", "executors.py"}  # fmt: skip
+          "replay.py", "partitions.py"}  # fmt: skip
 # Where the settings may be loaded from config.yaml and the environment directly: the resource, the code
 # location at load (partitions.py: the partitions' start), the log handler dagster.yaml builds, the CLIs.
 # Everything else gets them passed or from the SettingsResource.

@@ -1,8 +1,9 @@
-"""The Celery executor of the PostgreSQL + Celery deploy profile (docs/deploy.md), built from settings.
+"""The Celery executor's config for the PostgreSQL + Celery deploy profile (docs/deploy.md), from settings.
 
 ``execution.executor: celery`` runs every step of every job as a task on a Celery broker; workers
 started with ``dagster-celery worker start`` on any host execute them. dagster-celery is an extra
-(``pip install -e ".[celery]"``), so it is imported only when that executor is chosen.
+(``pip install -e ".[celery]"``): kaizen_pipeline.definitions imports it only when that executor is
+chosen. Pure: no Dagster here.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 import os
 from typing import Any
 from urllib.parse import urlsplit
-
-import dagster as dg
 
 from kaizen_pipeline.settings import ConfigError, Settings
 
@@ -56,15 +55,3 @@ def celery_executor_config(settings: Settings) -> dict[str, Any]:
         # steps go to this queue; workers listen on it (-q): deployments sharing a broker stay apart
         "config_source": {"task_default_queue": execution.celery_queue},
     }
-
-
-def celery_executor_def(settings: Settings) -> dg.ExecutorDefinition:
-    """dagster-celery's ``celery_executor`` configured from ``settings.execution`` (execution.executor: celery)."""
-    try:
-        from dagster_celery import celery_executor
-    except ImportError as exc:
-        raise ConfigError(
-            'execution.executor: celery needs the celery extra: pip install -e ".[celery]" '
-            f"(dagster-celery could not be imported: {exc})"
-        ) from None
-    return celery_executor.configured(celery_executor_config(settings), name="celery")
