@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from kaizen_pipeline.warehouse import Warehouse
 from kaizen_pipeline.warehouse.schema import metadata, price_points
+from kaizen_pipeline.warehouse.store import write_batches
 
 
 def _points(prices: list[float]) -> list[dict]:
@@ -201,3 +202,40 @@ def test_replace_changed_ends_like_replace_and_writes_only_the_difference(
     assert unchanged >= len(first) - len(windows[0]) + 1
     assert 0 < result.rows_written < len(windows[1])
     assert result.new_rows == int((windows[1]["market_id"] == "m4").sum())
+
+
+def test_sqlite_fast_writes_store_what_sqlalchemy_stores(tmp_path: Path) -> None:
+    """Rows handed to the driver as tuples land as the same text as SQLAlchemy's bind processing, so
+    natural keys written either way collide; a value the fast path does not know goes the slow way."""
+    fast, slow = (Warehouse(f"sqlite:///{tmp_path / name}.sqlite") for name in ("fast", "slow"))
+    rows = [
+        {"token_id": "t", "ts": datetime(2026, 1, 1), "market_id": "m", "outcome": "Yes", "price": 0.5},
+        {
+            "token_id": "t",
+            "ts": datetime(2026, 1, 1, 0, 15, 0, 7),
+            "market_id": "m",
+            "outcome": "Yes",
+            "price": 1,
+        },
+        {"token_id": "u", "ts": datetime(2026, 1, 2), "market_id": "m", "outcome": "No", "price": 0.25},
+    ]
+    try:
+        fast.upsert("price_points", rows)
+        with slow.engine.begin() as conn:
+            conn.execute(slow.table("price_points").insert(), rows)
+        query = "SELECT token_id, ts, typeof(ts), market_id, outcome, price FROM price_points ORDER BY 1, 2"
+        with fast.engine.connect() as a, slow.engine.connect() as b:
+            assert a.exec_driver_sql(query).fetchall() == b.exec_driver_sql(query).fetchall()
+        # written the other way, the same keys are duplicates: nothing new
+        assert fast.upsert("price_points", rows, update=False).new_rows == 0
+        # a date where a datetime belongs is SQLAlchemy's to judge (it refuses, naming the type)
+        with fast.engine.begin() as conn, pytest.raises(sa.exc.StatementError, match="datetime"):
+            write_batches(
+                conn,
+                fast.table("price_points").insert(),
+                fast.table("price_points"),
+                [{**rows[0], "ts": "x"}],
+            )
+    finally:
+        fast.dispose()
+        slow.dispose()

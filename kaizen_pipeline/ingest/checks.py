@@ -132,10 +132,13 @@ def market_snapshot_fresh(warehouse: WarehouseResource, settings: SettingsResour
 
 
 @dg.asset_check(asset=market_prices, blocking=True)
-def no_duplicate_keys(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    """No market snapshotted twice per bucket under two ids, no two prices per market, outcome and time."""
+def no_duplicate_keys(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
+) -> dg.AssetCheckResult:
+    """No market snapshotted twice per bucket under two ids, no two prices per market, outcome and time, in the
+    checked window (the run's partitions or quality.check_window_hours)."""
     return _result(
-        quality.duplicate_natural_keys(warehouse.get()),
+        quality.duplicate_natural_keys(warehouse.get(), _price_check_since(context, settings.get())),
         dg.AssetCheckSeverity.ERROR,
         "natural keys are unique",
     )

@@ -410,15 +410,19 @@ class IngestClients:
         # Shared in Redis by every process when transport.shared_limiter_url is set (ratelimit.py).
         shared = shared_limiters(limiters, s.transport)
         self.transport = Transport(self._client, policy, shared, stats=self.stats)
-        self.gamma = GammaClient(self.transport, s.polymarket.gamma_url, s.polymarket.page_size)
-        self.clob = ClobClient(self.transport, s.polymarket.clob_url, s.polymarket.fidelity_minutes)
-        self.data = DataApiClient(self.transport, s.polymarket.data_url, s.polymarket.trades_page_size)
+        # A simulator server answers every host of the demo source at one base URL (routes by path).
+        served = s.demo.server_url if s.source == "demo" else None
+        self.gamma = GammaClient(self.transport, served or s.polymarket.gamma_url, s.polymarket.page_size)
+        self.clob = ClobClient(self.transport, served or s.polymarket.clob_url, s.polymarket.fidelity_minutes)
+        self.data = DataApiClient(
+            self.transport, served or s.polymarket.data_url, s.polymarket.trades_page_size
+        )
         token = s.twitter.bearer_token.get_secret_value() if s.twitter.bearer_token else None
         if token is None and s.source == "demo":
             token = "demo-token"  # the simulator checks that a bearer token is sent, not its value
         self.x = XClient(
             self.transport,
-            s.twitter.api_url,
+            served or s.twitter.api_url,
             token,
             s.twitter.max_tweets_per_query,
             s.twitter.max_pages_per_query,
@@ -434,7 +438,7 @@ def build_clients(
     settings: Settings, http_transport: httpx.AsyncBaseTransport | None = None
 ) -> IngestClients:
     """Clients for ``settings.source``: the live APIs, or the seeded simulator plugged in as the transport."""
-    if http_transport is None and settings.source == "demo":
+    if http_transport is None and settings.source == "demo" and not settings.demo.server_url:
         from kaizen_pipeline.ingest.simulator.world import DemoWorld
 
         http_transport = DemoWorld.from_settings(settings).transport()

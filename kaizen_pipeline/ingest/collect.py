@@ -48,6 +48,12 @@ from kaizen_pipeline.warehouse.schema import (
 )
 
 GENERAL_QUERY_MARKET = "*"
+# tokens whose price history is fetched and written together (bounds a long backfill's memory)
+PRICE_TOKENS_PER_WRITE = 200
+# /trades requests name several markets only for markets continuing from within this span of now
+TRADES_BATCH_HORIZON = timedelta(days=1)
+# markets whose fills are fetched, bucketed and written together (a multiple of 20-market requests)
+TRADE_MARKETS_PER_WRITE = 100
 
 
 @dataclass
@@ -195,23 +201,33 @@ async def collect_prices(
         )
         return frame, rejects
 
-    results = await gather_bounded(
-        [lambda m=m, o=o, t=t: fetch(m, o, t) for m, o, t in tokens], settings.data_collection.max_concurrency
-    )
+    # Written a chunk of tokens at a time: 30 days of 2,000 tokens held at once took over 14 GB.
     columns = ["token_id", "ts", "market_id", "outcome", "price"]
-    frames = [f for f, _ in results] or [pd.DataFrame(columns=columns)]
-    rows = pd.concat(frames, ignore_index=True)
-    rejects = [r for _, rj in results for r in rj]
+    rejects: list[Reject] = []
+    rows_written = new_rows = 0
+    previews: list[pd.DataFrame] = []
+    for start in range(0, max(len(tokens), 1), PRICE_TOKENS_PER_WRITE):
+        chunk = tokens[start : start + PRICE_TOKENS_PER_WRITE]
+        results = await gather_bounded(
+            [lambda m=m, o=o, t=t: fetch(m, o, t) for m, o, t in chunk],
+            settings.data_collection.max_concurrency,
+        )
+        frames = [f for f, _ in results] or [pd.DataFrame(columns=columns)]
+        rows = pd.concat(frames, ignore_index=True)
+        rejects.extend(r for _, rj in results for r in rj)
+        written = warehouse.upsert(price_points, rows, update=False)
+        rows_written += written.rows_written
+        new_rows += written.new_rows
+        previews.append(rows[rows["outcome"] == "Yes"].sort_values("ts").groupby("market_id").tail(1))
+        del rows, frames, results
     conflicts = sum(r.reason.startswith(CONFLICT_REASON) for r in rejects)
-    written = warehouse.upsert(price_points, rows, update=False)
-    preview = rows[rows["outcome"] == "Yes"].sort_values("ts").groupby("market_id").tail(1)
-    preview = preview.merge(markets[["market_id", "question"]], on="market_id")[
-        ["market_id", "question", "ts", "price"]
-    ]
+    preview = pd.concat(previews, ignore_index=True).merge(
+        markets[["market_id", "question"]], on="market_id"
+    )[["market_id", "question", "ts", "price"]]
     return CollectResult(
         "market_prices",
-        written.rows_written,
-        written.new_rows,
+        rows_written,
+        new_rows,
         rejects,
         preview=preview,
         details={
@@ -260,16 +276,24 @@ async def fetch_trades(
     clients: IngestClients,
     settings: Settings,
     wanted: list[tuple[str, str, int]],
+    now: datetime,
     *,
     min_usd: float | None = None,
     model: type[Trade] = Trade,
 ) -> dict[str, TradesResult]:
-    """Fills of each (market id, condition id, since unix) in requests naming up to
-    polymarket.trades_markets_per_request markets each, markets with the nearest ``since`` together
-    (a request pages back to its earliest one)."""
+    """Fills of each (market id, condition id, since unix) back to its since.
+
+    Markets that continue from the last day (the 15-minute cycle) share requests, up to
+    polymarket.trades_markets_per_request each, nearest ``since`` together (a request pages back to
+    its earliest one). Longer histories (a backfill) are paged per market: a feed merging 20 long
+    histories is 20 times deeper than any one of them and outruns the page budget.
+    """
     per_request = settings.polymarket.trades_markets_per_request
+    recent_from = _unix(now - TRADES_BATCH_HORIZON)
     ordered = sorted(wanted, key=lambda w: (w[2], w[0]))
-    batches = [ordered[i : i + per_request] for i in range(0, len(ordered), per_request)]
+    recent = [w for w in ordered if w[2] >= recent_from]
+    batches = [[w] for w in ordered if w[2] < recent_from]
+    batches += [recent[i : i + per_request] for i in range(0, len(recent), per_request)]
 
     async def fetch(batch: list[tuple[str, str, int]]) -> dict[str, TradesResult]:
         by_condition = await clients.data.trades_since_many(
@@ -327,22 +351,35 @@ async def collect_trade_volumes(
 
     # Re-read the newest stored bucket: it was still filling when last collected.
     since_by_market = {r.market_id: last_bucket.get(r.market_id, default_since) for r in markets.itertuples()}
-    fetched_by_market = await fetch_trades(
-        clients,
-        settings,
-        [(r.market_id, r.condition_id, _unix(since_by_market[r.market_id])) for r in markets.itertuples()],
-    )
-    results = []
-    for market_id, fetched in fetched_by_market.items():
-        frame = bucket_trades(fetched.trades, minutes, since_by_market[market_id], until)
-        frame["market_id"] = market_id
-        results.append((frame, fetched))
+    wanted = [
+        (r.market_id, r.condition_id, _unix(since_by_market[r.market_id])) for r in markets.itertuples()
+    ]
     columns = ["volume_usd", "buy_volume_usd", "trade_count", "bucket_ts", "market_id"]
-    frame = pd.concat([f for f, _ in results] or [pd.DataFrame(columns=columns)], ignore_index=True)
-    rejects = [r for _, fetched in results for r in fetched.rejects]
-    warnings = [w for _, fetched in results for w in fetched.warnings]
-    written = warehouse.upsert(trade_volumes, frame)
-    recent = frame[frame["bucket_ts"] >= pd.Timestamp(until - timedelta(hours=24))]
+    cutoff = pd.Timestamp(until - timedelta(hours=24))
+    rejects: list[Reject] = []
+    warnings: list[str] = []
+    duplicates = rows_written = new_rows = 0
+    recent_frames: list[pd.DataFrame] = []
+    # A chunk of markets at a time: a 30-day backfill of 1,000 markets is millions of parsed fills.
+    for start in range(0, max(len(wanted), 1), TRADE_MARKETS_PER_WRITE):
+        fetched_by_market = await fetch_trades(
+            clients, settings, wanted[start : start + TRADE_MARKETS_PER_WRITE], now
+        )
+        frames = []
+        for market_id, fetched in fetched_by_market.items():
+            frame = bucket_trades(fetched.trades, minutes, since_by_market[market_id], until)
+            frame["market_id"] = market_id
+            frames.append(frame)
+            rejects.extend(fetched.rejects)
+            warnings.extend(fetched.warnings)
+            duplicates += fetched.duplicates
+        del fetched_by_market
+        frame = pd.concat(frames or [pd.DataFrame(columns=columns)], ignore_index=True)
+        written = warehouse.upsert(trade_volumes, frame)
+        rows_written += written.rows_written
+        new_rows += written.new_rows
+        recent_frames.append(frame[frame["bucket_ts"] >= cutoff])
+    recent = pd.concat(recent_frames, ignore_index=True)
     preview = (
         recent.groupby("market_id", as_index=False)
         .agg(volume_24h_usd=("volume_usd", "sum"), trades_24h=("trade_count", "sum"))
@@ -351,9 +388,9 @@ async def collect_trade_volumes(
             ["market_id", "question", "volume_24h_usd", "trades_24h"]
         ]
     )
-    result = CollectResult("trade_volumes", written.rows_written, written.new_rows, rejects, preview=preview)
+    result = CollectResult("trade_volumes", rows_written, new_rows, rejects, preview=preview)
     result.details = {
-        "duplicate_trades": sum(fetched.duplicates for _, fetched in results),
+        "duplicate_trades": duplicates,
         "repeated_pages": len(warnings),
         **_window_details(window, now),
     }
@@ -462,23 +499,35 @@ async def collect_whale_trades(
     wanted = [
         (r.market_id, r.condition_id, last_ts.get(r.market_id, default_since)) for r in markets.itertuples()
     ]
-    results = list((await fetch_trades(clients, settings, wanted, min_usd=min_usd, model=LargeTrade)).items())
-    rows = {}
-    for market_id, fetched in results:
-        for trade in fetched.trades:
-            row = trade.row(market_id, now)  # type: ignore[attr-defined]
-            rows[row["trade_id"]] = row
-    rejects = [r for _, fetched in results for r in fetched.rejects]
-    warnings = [w for _, fetched in results for w in fetched.warnings]
-    written = warehouse.upsert(whale_trades, list(rows.values()), update=False)
     columns = ["market_id", "ts", "outcome", "side", "usd", "price", "wallet"]
-    frame = pd.DataFrame(list(rows.values()), columns=columns)
-    preview = frame.sort_values("usd", ascending=False).head(20)
-    result = CollectResult("whale_trades", written.rows_written, written.new_rows, rejects, preview=preview)
+    rejects: list[Reject] = []
+    warnings: list[str] = []
+    duplicates = large = rows_written = new_rows = 0
+    previews: list[pd.DataFrame] = []
+    for start in range(0, max(len(wanted), 1), TRADE_MARKETS_PER_WRITE):
+        chunk = wanted[start : start + TRADE_MARKETS_PER_WRITE]
+        results = await fetch_trades(clients, settings, chunk, now, min_usd=min_usd, model=LargeTrade)
+        rows = {}
+        for market_id, fetched in results.items():
+            for trade in fetched.trades:
+                row = trade.row(market_id, now)  # type: ignore[attr-defined]
+                rows[row["trade_id"]] = row
+            rejects.extend(fetched.rejects)
+            warnings.extend(fetched.warnings)
+            duplicates += fetched.duplicates
+        del results
+        written = warehouse.upsert(whale_trades, list(rows.values()), update=False)
+        rows_written += written.rows_written
+        new_rows += written.new_rows
+        large += len(rows)
+        frame = pd.DataFrame(list(rows.values()), columns=columns)
+        previews.append(frame.sort_values("usd", ascending=False).head(20))
+    preview = pd.concat(previews, ignore_index=True).sort_values("usd", ascending=False).head(20)
+    result = CollectResult("whale_trades", rows_written, new_rows, rejects, preview=preview)
     result.details = {
         "min_usd": f"{min_usd:g}",
-        "large_trades": len(rows),
-        "duplicate_trades": sum(fetched.duplicates for _, fetched in results),
+        "large_trades": large,
+        "duplicate_trades": duplicates,
         "repeated_pages": len(warnings),
     }
     if warnings:

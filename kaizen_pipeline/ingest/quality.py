@@ -122,12 +122,13 @@ def freshness(
     )
 
 
-def duplicate_natural_keys(warehouse: Warehouse) -> QualityResult:
-    """One snapshot per condition and bucket; one price per market, outcome and timestamp."""
+def duplicate_natural_keys(warehouse: Warehouse, since: datetime) -> QualityResult:
+    """One snapshot per condition and bucket; one price per market, outcome and timestamp (from ``since``)."""
     snap = warehouse.read_frame(
         sa.select(
             market_snapshots.c.condition_id, market_snapshots.c.snapshot_ts, sa.func.count().label("copies")
         )
+        .where(market_snapshots.c.snapshot_ts >= since)
         .group_by(market_snapshots.c.condition_id, market_snapshots.c.snapshot_ts)
         .having(sa.func.count() > 1)
     )
@@ -138,6 +139,7 @@ def duplicate_natural_keys(warehouse: Warehouse) -> QualityResult:
             price_points.c.ts,
             sa.func.count().label("copies"),
         )
+        .where(price_points.c.ts >= since)
         .group_by(price_points.c.market_id, price_points.c.outcome, price_points.c.ts)
         .having(sa.func.count() > 1)
     )

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from kaizen_pipeline.clock import DEFAULT_BUCKET_MINUTES, fill_time
+from kaizen_pipeline.flags.provider import value_groups
 from kaizen_pipeline.research.correlation import CorrelationConfig, hype_price_correlations
 from kaizen_pipeline.research.signals import SIGNAL_COLUMNS
 
@@ -275,15 +276,21 @@ def per_params(
     """``run`` once per distinct LeadParams (a Series aligned with ``features``: each row's own)."""
     if isinstance(params, LeadParams):
         return run(features, params)
+    groups = value_groups(params)
+    if len(groups) == 1:
+        return run(features, groups[0][0])
     markets = features["market_id"]
+    stamps = pd.to_datetime(features["bucket_ts"])
     frames = []
-    for value, rows in params.groupby(params, sort=False).groups.items():
+    for value, positions in groups:
         # a burst needs its market's whole series: run on those markets, keep the rows of this value
-        subset = features[markets.isin(markets.loc[rows].unique())]
-        out = run(subset, value)
-        keep = set(zip(markets.loc[rows], pd.to_datetime(features.loc[rows, "bucket_ts"]), strict=True))
+        mine = markets.iloc[positions]
+        out = run(features[markets.isin(mine.unique())], value)
         if not out.empty:
-            mask = [k in keep for k in zip(out["market_id"], pd.to_datetime(out["bucket_ts"]), strict=True)]
-            out = out[mask]
+            keep = pd.MultiIndex.from_arrays([mine.to_numpy(), stamps.iloc[positions].to_numpy()])
+            found = pd.MultiIndex.from_arrays(
+                [out["market_id"].to_numpy(), pd.to_datetime(out["bucket_ts"]).to_numpy()]
+            )
+            out = out[found.isin(keep)]
         frames.append(out)
     return combine_rules(frames) if frames else empty_signals()

@@ -15,6 +15,7 @@ import pandas as pd
 
 from kaizen_pipeline.backtest.book import BookConfig, price_grid
 from kaizen_pipeline.clock import bucket_minutes
+from kaizen_pipeline.flags.provider import value_groups
 from kaizen_pipeline.research.calibration import CalibrationConfig, calibrate_walk_forward, signal_outcomes
 from kaizen_pipeline.research.correlation import CorrelationConfig
 from kaizen_pipeline.research.features import FeatureConfig
@@ -165,10 +166,13 @@ def signal_candidates(
     market's past onto a variant it got later.
     """
     if isinstance(thresholds, pd.Series):
-        groups = thresholds.groupby(thresholds, sort=False).groups if len(thresholds) else {}
+        groups = value_groups(thresholds)
+        if len(groups) == 1:  # every row on the same thresholds (no flag split): no subsetting
+            t = groups[0][0]
+            return signal_rule(features, t.rvr, t.roc, t.hype, bucket_minutes)
         frames = [
-            signal_rule(features.loc[rows], t.rvr, t.roc, t.hype, bucket_minutes)
-            for t, rows in groups.items()
+            signal_rule(features.iloc[positions], t.rvr, t.roc, t.hype, bucket_minutes)
+            for t, positions in groups
         ]
         return _joined(frames)
     if isinstance(thresholds, SignalThresholds):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from kaizen_pipeline.settings._base import _Section
 
@@ -28,10 +28,10 @@ class DataCollectionSettings(_Section):
     )
     max_concurrency: int = Field(16, ge=1, le=256, description="Concurrent per-market requests.")
     whale_trade_usd: float = Field(
-        1000,
+        10_000,
         gt=0,
         description="Large-trade threshold (USD, size x price): Data API /trades with filterType=CASH "
-        "and this filterAmount feed whale_trades.",
+        "and this filterAmount feed whale_trades (the large tail, not every trade of a liquid market).",
     )
     schedules_running: bool = Field(
         True,
@@ -78,7 +78,13 @@ class PolymarketSettings(_Section):
     data_url: str = Field("https://data-api.polymarket.com", description="Data API base URL (trades).")
     page_size: int = Field(100, ge=1, le=100, description="Gamma keyset page size (the API caps it at 100).")
     fidelity_minutes: int = Field(15, ge=1, le=1440, description="CLOB price-history resolution.")
-    trades_page_size: int = Field(500, ge=1, le=10_000, description="Data API /trades page size (limit).")
+    trades_page_size: int = Field(
+        10_000,
+        ge=1,
+        le=10_000,
+        description="Data API /trades page size (limit; 10,000 is the documented maximum): a backfill pages "
+        "each market's history, so fewer, larger pages spend less of the 200-per-10 s limit.",
+    )
     trades_markets_per_request: int = Field(
         20,
         ge=1,
@@ -192,6 +198,19 @@ class DemoSettings(_Section):
         None,
         description="Freeze the demo clock at this UTC time (reproducible replays); empty: follow the wall clock.",
     )
+    server_url: str | None = Field(
+        None,
+        description="Base URL of a running simulator server (python -m kaizen_pipeline.ingest.simulator.server) "
+        "that answers the demo source over HTTP instead of a world built in each process: one long-lived "
+        "world shared by every run (its seed, markets and clock are the server's).",
+    )
+
+    @field_validator("server_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"demo.server_url: not an http(s) URL (got {value!r})")
+        return value.rstrip("/") if value else None
 
     @model_validator(mode="after")
     def _frozen_after_epoch(self) -> DemoSettings:

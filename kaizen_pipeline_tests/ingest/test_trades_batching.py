@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +36,15 @@ def _collect(
             )
             run_collection(collect_markets, settings, warehouse, "run-0", asset="polymarket_markets", now=now)
             before = server.stats.per_path.get("/trades", 0)
-            for collector, asset in (
-                (collect_trade_volumes, "trade_volumes"),
-                (collect_whale_trades, "whale_trades"),
-            ):
-                result = run_collection(collector, settings, warehouse, f"run-{asset}", asset=asset, now=now)
-                assert not result.degraded, result.degraded_reason
+            # the history, then a catch-up from the newest stored bucket (the 15-minute cycle's request shape)
+            for attempt in ("history", "catch-up"):
+                for collector, asset in (
+                    (collect_trade_volumes, "trade_volumes"),
+                    (collect_whale_trades, "whale_trades"),
+                ):
+                    run_id = f"run-{asset}-{attempt}"
+                    result = run_collection(collector, settings, warehouse, run_id, asset=asset, now=now)
+                    assert not result.degraded, result.degraded_reason
             calls = server.stats.per_path.get("/trades", 0) - before
         tables = {
             "trade_volumes": warehouse.read_frame(
@@ -55,12 +58,16 @@ def _collect(
         warehouse.dispose()
 
 
-@pytest.mark.parametrize("max_pages", [200, 2])
+@pytest.mark.parametrize(("max_pages", "batch_history"), [(200, False), (2, True)])
 def test_batched_trades_store_what_one_request_per_market_stores(
-    tmp_path: Path, max_pages: int, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, max_pages: int, batch_history: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With max_pages 2 a batch runs out of pages before its earliest market: those are fetched alone."""
-    from kaizen_pipeline.ingest import clients
+    """Catch-ups share requests; histories go per market. Batching the histories too (max_pages 2), a
+    batch runs out of pages before its earliest market: those are fetched alone, to the same tables."""
+    from kaizen_pipeline.ingest import clients, collect
+
+    if batch_history:
+        monkeypatch.setattr(collect, "TRADES_BATCH_HORIZON", timedelta(days=365))
 
     original = clients.DataApiClient.__init__
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from urllib.parse import parse_qs
 
 import httpx
 import numpy as np
+import orjson
 
 from kaizen_pipeline.ingest.simulator.world import iso_time
 
@@ -33,6 +35,8 @@ MAX_BOOKS_PER_REQUEST = 500
 
 # Condition ids one /trades request may name: the smallest list limit Polymarket documents (its v2 feed).
 MAX_TRADE_MARKETS = 20
+# merged /trades feeds kept (one per request shape): a collector pages a few feeds at a time
+_TRADE_FEEDS_KEPT = 64
 
 
 class DemoApi:
@@ -45,6 +49,7 @@ class DemoApi:
         self._index: _PostIndex | None = None
         self._markets_cache: tuple[tuple[int, bool], list[dict[str, Any]]] | None = None
         self._history_cache: dict[tuple[Any, ...], bytes] = {}
+        self._trade_feeds: OrderedDict[tuple[Any, ...], _TradeFeed] = OrderedDict()
         self._x_calls: list[float] = []
         # planted faults are random per process, not seeded: replays must not fail the same requests
         self._faults = np.random.default_rng()
@@ -61,7 +66,7 @@ class DemoApi:
             with self._lock:
                 planted_fault = self._faults.random() < self.world.transient_error_rate
             if planted_fault:
-                return httpx.Response(503, json={"error": "service unavailable (planted transient failure)"})
+                return _json_response(503, {"error": "service unavailable (planted transient failure)"})
         try:
             if path.endswith("/markets/keyset"):
                 return self._gamma_markets(params)
@@ -76,8 +81,8 @@ class DemoApi:
             if path.endswith("/2/tweets/search/recent"):
                 return self._x_search(request, params)
         except _BadRequest as exc:
-            return httpx.Response(exc.status, json=exc.body)
-        return httpx.Response(404, json={"error": f"not found: {path}"})
+            return _json_response(exc.status, exc.body)
+        return _json_response(404, {"error": f"not found: {path}"})
 
     def _gamma_markets(self, params: dict[str, str]) -> httpx.Response:
         limit = _int_param(params, "limit", 20)
@@ -100,7 +105,7 @@ class DemoApi:
         body: dict[str, Any] = {"markets": page}
         if offset + limit < len(rows):
             body["next_cursor"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
-        return httpx.Response(200, json=body)
+        return _json_response(200, body)
 
     def _market_rows(self, now_k: int, open_only: bool) -> list[dict[str, Any]]:
         """Every market's Gamma record at bucket ``now_k``, built once per bucket: a listing is many pages."""
@@ -247,8 +252,8 @@ class DemoApi:
     def _book(self, params: dict[str, str]) -> httpx.Response:
         token = params.get("token_id", "")
         if token not in self.world.by_token:
-            return httpx.Response(404, json={"error": "No orderbook exists for the requested token id"})
-        return httpx.Response(200, json=self.book_json(token, self.world.now_bucket()))
+            return _json_response(404, {"error": "No orderbook exists for the requested token id"})
+        return _json_response(200, self.book_json(token, self.world.now_bucket()))
 
     def _books(self, request: httpx.Request) -> httpx.Response:
         try:
@@ -264,7 +269,7 @@ class DemoApi:
         now_k = self.world.now_bucket()
         # a token without a book is left out of the answer, not an error
         books = [self.book_json(x["token_id"], now_k) for x in wanted if x["token_id"] in self.world.by_token]
-        return httpx.Response(200, json=books)
+        return _json_response(200, books)
 
     def _data_trades(self, params: dict[str, str]) -> httpx.Response:
         """``GET /trades``: ``market`` is one condition id or a comma-separated list (newest first across them)."""
@@ -274,35 +279,40 @@ class DemoApi:
             raise _BadRequest(400, {"error": f"market: at most {MAX_TRADE_MARKETS} condition ids"})
         markets = [w.by_condition[c] for c in dict.fromkeys(wanted) if c in w.by_condition]
         if not markets:
-            return httpx.Response(200, json=[])
+            return _json_response(200, [])
         limit = _int_param(params, "limit", 100)
         offset = _int_param(params, "offset", 0)
         if not 1 <= limit <= 10_000 or offset < 0:
             raise _BadRequest(400, {"error": "invalid limit or offset"})
         keep = _trade_filter(params)
+        feed = self._trade_feed(
+            tuple(m.index for m in markets), (params.get("filterType"), params.get("filterAmount")), keep
+        )
+        with self._lock:
+            return _json_response(200, feed.upto(offset + limit)[offset : offset + limit])
+
+    def _trade_feed(
+        self,
+        indexes: tuple[int, ...],
+        filter_key: tuple[str | None, str | None],
+        keep: Callable[[dict[str, Any]], bool],
+    ) -> _TradeFeed:
+        """The newest-first feed of these markets' trades, kept per request shape for this bucket.
+
+        A client pages one feed by ``offset``; rebuilding the merged feed for every page made a long
+        history quadratic in its pages. The feed is merged a week at a time, only as deep as asked.
+        """
+        w = self.world
         now_k = w.now_bucket()
-        now_ts = w.bucket_ts(now_k + 1)
-        oldest_week = max(0, (now_k - w.history_days * w.day_buckets) // w.week_buckets)
-        out: list[dict[str, Any]] = []
-        skipped = 0
-        for week in range(now_k // w.week_buckets, oldest_week - 1, -1):
-            trades = w.week_trades(markets[0], week)
-            if len(markets) > 1:  # each market's week is newest first: merge them the same way
-                trades = sorted(
-                    (t for m in markets for t in w.week_trades(m, week)),
-                    key=lambda t: t["timestamp"],
-                    reverse=True,
-                )
-            for t in trades:
-                if t["timestamp"] >= now_ts or not keep(t):
-                    continue
-                if skipped < offset:
-                    skipped += 1
-                    continue
-                out.append(t)
-                if len(out) == limit:
-                    return httpx.Response(200, json=out)
-        return httpx.Response(200, json=out)
+        key = (indexes, filter_key, now_k)
+        with self._lock:
+            feed = self._trade_feeds.get(key)
+            if feed is None:
+                feed = self._trade_feeds[key] = _TradeFeed(w, [w.markets[i] for i in indexes], now_k, keep)
+                while len(self._trade_feeds) > _TRADE_FEEDS_KEPT:
+                    self._trade_feeds.popitem(last=False)
+            self._trade_feeds.move_to_end(key)
+            return feed
 
     def _x_search(self, request: httpx.Request, params: dict[str, str]) -> httpx.Response:
         auth = request.headers.get("authorization", "")
@@ -350,7 +360,7 @@ class DemoApi:
             meta["newest_id"], meta["oldest_id"] = page[0]["id"], page[-1]["id"]
         if offset + max_results < len(selected):
             meta["next_token"] = base64.urlsafe_b64encode(str(offset + max_results).encode()).decode()
-        return httpx.Response(200, json=body, headers=headers)
+        return _json_response(200, body, headers)
 
     def _user_json(self, author: dict[str, Any], now_ts: float) -> dict[str, Any]:
         age_days = author["created_days_before_window"]
@@ -414,6 +424,36 @@ class DemoApi:
         return self._index
 
 
+class _TradeFeed:
+    """Trades of some markets up to a bucket, newest first across them, merged a week at a time."""
+
+    def __init__(
+        self, world: DemoWorld, markets: list[DemoMarket], now_k: int, keep: Callable[[dict[str, Any]], bool]
+    ) -> None:
+        self.world = world
+        self.markets = markets
+        self.keep = keep
+        self.now_ts = world.bucket_ts(now_k + 1)
+        self.week = now_k // world.week_buckets
+        self.oldest_week = max(0, (now_k - world.history_days * world.day_buckets) // world.week_buckets)
+        self.trades: list[dict[str, Any]] = []
+
+    def upto(self, n: int) -> list[dict[str, Any]]:
+        """The feed, merged at least ``n`` trades deep (or to its oldest week)."""
+        w = self.world
+        while len(self.trades) < n and self.week >= self.oldest_week:
+            trades = w.week_trades(self.markets[0], self.week)
+            if len(self.markets) > 1:  # each market's week is newest first: merge them the same way
+                trades = sorted(
+                    (t for m in self.markets for t in w.week_trades(m, self.week)),
+                    key=lambda t: t["timestamp"],
+                    reverse=True,
+                )
+            self.trades.extend(t for t in trades if t["timestamp"] < self.now_ts and self.keep(t))
+            self.week -= 1
+        return self.trades
+
+
 class _PostIndex:
     """Posts of a set of weeks with a word -> post positions index for substring search of terms."""
 
@@ -444,6 +484,22 @@ class _BadRequest(Exception):
         super().__init__(status)
         self.status = status
         self.body = body
+
+
+def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+    """A JSON answer encoded by orjson: the stdlib encoder cost seconds per 30-day trade history."""
+    return httpx.Response(
+        status,
+        content=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY, default=_plain),
+        headers={"content-type": "application/json", **(headers or {})},
+    )
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars the world's draws leave in a body (orjson takes numpy arrays, not scalars)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
 def _trade_filter(params: dict[str, str]) -> Callable[[dict[str, Any]], bool]:
