@@ -30,13 +30,6 @@ main_job = dg.define_asset_job(
 )
 
 
-cycle_job = dg.define_asset_job(
-    "cycle_job",
-    selection=dg.AssetSelection.groups("ingest", "research"),
-    description="The 15-minute cycle: ingest, then hype, features, correlations, signals with the risk "
-    "gate, calibration and sizing, with their checks.",
-)
-
 # Jobs whose steps run in other processes: backtest_job's analyses are independent and CPU-bound, so
 # two cores run two at once. Every other job runs in one process: its steps are seconds long or wait
 # on the network, and a process per step (start-up and imports: 60% of main_job's wall time when
@@ -168,7 +161,7 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or get_settings()
     merged = dg.Definitions.merge(*(domain.build_defs(settings) for domain in DOMAINS))
     merged = dg.Definitions.merge(
-        merged, dg.Definitions(jobs=[main_job, cycle_job], resources=build_resources(settings, pinned=pinned))
+        merged, dg.Definitions(jobs=[main_job], resources=build_resources(settings, pinned=pinned))
     )
     return with_run_limits(with_table_docs(merged), settings)
 

@@ -6,7 +6,7 @@ import dagster as dg
 
 from kaizen_pipeline.ingest.assets import INGEST_ASSETS
 from kaizen_pipeline.ingest.checks import INGEST_CHECKS
-from kaizen_pipeline.ingest.schedules import build_ingest_schedule, ingest_job
+from kaizen_pipeline.ingest.schedules import build_ingest_schedule, cycle_job, ingest_job
 from kaizen_pipeline.settings import Settings
 
 
@@ -14,6 +14,6 @@ def build_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=INGEST_ASSETS,
         asset_checks=INGEST_CHECKS,
-        jobs=[ingest_job],
+        jobs=[ingest_job, cycle_job],
         schedules=[build_ingest_schedule(settings)],
     )

@@ -1,4 +1,5 @@
-"""The ingest job and its schedule (every data_collection.frequency_minutes; data_collection.schedules_running)."""
+"""The ingest job, the 15-minute cycle job, and the schedule that runs the cycle (every
+data_collection.frequency_minutes; data_collection.schedules_running)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ ingest_job = dg.define_asset_job(
     "ingest_job",
     selection=dg.AssetSelection.groups("ingest"),
     description="Collect Polymarket markets, prices, trade volume and X posts, then run the data-quality checks.",
+)
+
+
+cycle_job = dg.define_asset_job(
+    "cycle_job",
+    selection=dg.AssetSelection.groups("ingest", "research"),
+    description="The 15-minute cycle: ingest, then hype, features, correlations, signals with the risk "
+    "gate, calibration and sizing, with their checks.",
 )
 
 
@@ -55,10 +64,10 @@ def build_ingest_schedule(settings: Settings) -> dg.ScheduleDefinition:
 
     return dg.ScheduleDefinition(
         name="ingest_schedule",
-        job=ingest_job,
+        job=cycle_job,
         cron_schedule=frequency_cron(settings.data_collection.frequency_minutes),
         execution_fn=today,
         default_status=schedule_status(settings),
-        description="Runs ingestion every data_collection.frequency_minutes into today's daily partition "
-        "(demo.frozen_now's day when set); on unless data_collection.schedules_running is false.",
+        description="Runs the cycle (ingest, then research: signals, risk, sizing) every "
+        "data_collection.frequency_minutes into today's daily partition (demo.frozen_now's day when set); on unless data_collection.schedules_running is false.",
     )

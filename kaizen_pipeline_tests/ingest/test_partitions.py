@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from kaizen_pipeline.ingest.assets import market_prices, polymarket_markets, trade_volumes
-from kaizen_pipeline.ingest.schedules import build_ingest_schedule, ingest_job
+from kaizen_pipeline.ingest.schedules import build_ingest_schedule, cycle_job
 from kaizen_pipeline.partitions import DAILY_PARTITIONS, backfill_range, day_key, range_tags
 from kaizen_pipeline.resources import build_resources, warehouse_for
 from kaizen_pipeline.settings import Settings, load_settings
@@ -53,7 +53,7 @@ def test_partition_keys_follow_the_frozen_clock() -> None:
     assert backfill_range(now, 400, settings.data_collection.history_start)[0] == "2026-01-01"
     schedule = build_ingest_schedule(settings)
     defs = dg.Definitions(
-        assets=ASSETS, jobs=[ingest_job], schedules=[schedule], resources=build_resources(settings)
+        assets=ASSETS, jobs=[cycle_job], schedules=[schedule], resources=build_resources(settings)
     )
     repo = defs.get_repository_def()
     tick = datetime(2026, 12, 1, 8, 0)
