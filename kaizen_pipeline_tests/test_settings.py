@@ -258,7 +258,10 @@ def test_one_switch_stops_every_schedule_and_sensor(kaizen_env: Path) -> None:
     assert repo.schedule_defs and repo.sensor_defs
     assert {s.default_status for s in repo.schedule_defs} == {dg.DefaultScheduleStatus.STOPPED}
     assert {s.default_status for s in repo.sensor_defs} == {dg.DefaultSensorStatus.STOPPED}
-    (kaizen_env / "config.yaml").write_text("{}\n")
+    (kaizen_env / "config.yaml").write_text("{}\n")  # empty: stopped on the demo source
+    repo = build_defs(load_settings()).get_repository_def()
+    assert {s.default_status for s in repo.schedule_defs} == {dg.DefaultScheduleStatus.STOPPED}
+    (kaizen_env / "config.yaml").write_text("data_collection:\n  schedules_running: true\n")
     repo = build_defs(load_settings()).get_repository_def()
     assert {s.default_status for s in repo.schedule_defs} == {dg.DefaultScheduleStatus.RUNNING}
     assert {s.default_status for s in repo.sensor_defs} == {dg.DefaultSensorStatus.RUNNING}

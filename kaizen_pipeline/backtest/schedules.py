@@ -14,7 +14,7 @@ parameter_tuning_job = dg.define_asset_job(
 
 
 def parameter_tuning_schedule(settings: Settings) -> dg.ScheduleDefinition:
-    """Sunday 22:00 UTC, so Monday's kaizen cycle ranks fresh proposals; on unless schedules_running is false."""
+    """Sunday 22:00 UTC, so Monday's kaizen cycle ranks fresh proposals; on as data_collection.schedules_running says."""
     return dg.ScheduleDefinition(
         name="parameter_tuning_schedule",
         cron_schedule="0 22 * * 0",
@@ -22,5 +22,5 @@ def parameter_tuning_schedule(settings: Settings) -> dg.ScheduleDefinition:
         execution_timezone="UTC",
         default_status=schedule_status(settings),
         description="Sunday 22:00 UTC: tune the signal parameters (backtest.tuning) on the newest data. "
-        "On unless data_collection.schedules_running is false.",
+        "Starts as data_collection.schedules_running says (empty: on live, off in a demo).",
     )

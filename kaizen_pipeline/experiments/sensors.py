@@ -58,7 +58,7 @@ def build_experiment_sensor(settings: Settings) -> dg.SensorDefinition:
     return _look_sensor(
         settings, name="experiment_sensor", due=due_for_look, nothing_due="no running experiment is due for a look",
         description="Runs experiments_job when a running experiment's last look is older than "
-        "experiments.look_interval_hours; on unless data_collection.schedules_running is false.",
+        "experiments.look_interval_hours; starts as data_collection.schedules_running says (empty: on live, off in a demo).",
     )  # fmt: skip
 
 

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # dagster is imported by the command itself: `kaizen --help` stays fast
     import dagster as dg
+
+    from kaizen_pipeline.settings import Settings
 
 
 def location_job(name: str) -> dg.JobDefinition:
@@ -27,7 +31,13 @@ def location_job(name: str) -> dg.JobDefinition:
 
 
 def _backfill(args: argparse.Namespace) -> int:
+    import warnings
+
     import dagster as dg
+
+    # Dagster's notes that partition backfill policies and yaml logging handlers are beta features are
+    # for the code's authors, not for the person running the command (once per asset and per step).
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
     from kaizen_pipeline.clock import pipeline_now
     from kaizen_pipeline.partitions import DAILY_PARTITIONS, backfill_range, range_tags
@@ -42,12 +52,36 @@ def _backfill(args: argparse.Namespace) -> int:
         raise ValueError(
             f"{last} is not a daily partition yet (they run to today, from data_collection.history_start)"
         )
-    print(f"{args.job}: partitions {first} to {last} in one run")
+    print(
+        f"{args.job}: daily partitions {first} to {last} in one run (progress: the UI's Runs page)",
+        flush=True,
+    )
     job = dg.build_reconstructable_job(__name__, location_job.__name__, reconstructable_args=(args.job,))
+    started = time.monotonic()
     with dg.DagsterInstance.get() as instance:
         result = dg.execute_job(job, instance=instance, tags=range_tags(first, last))
-    print(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
+        failed = [e.step_key for e in result.all_events if e.is_step_failure]
+    print(backfill_summary(settings, result.run_id, result.success, time.monotonic() - started, failed))
     return 0 if result.success else 1
+
+
+def backfill_summary(
+    settings: Settings, run_id: str, succeeded: bool, seconds: float, failed_steps: list[str]
+) -> str:
+    """What ran, where the data is, and what to do next: the last lines a user reads."""
+    db = settings.database
+    where = f"SQLite file {Path(db.path).resolve()}" if not db.url else "the database of database.url"
+    status = "succeeded" if succeeded else f"FAILED at {', '.join(failed_steps) or 'a step'}"
+    lines = [
+        f"run {run_id} {status} in {seconds:.0f} s",
+        f"warehouse: {where}; runs: the Dagster instance of DAGSTER_HOME={os.environ.get('DAGSTER_HOME', '')}",
+        "open the UI: DAGSTER_HOME=$PWD dagster dev  (http://127.0.0.1:3000: asset graph, charts, checks)",
+    ]
+    if not succeeded:
+        lines.append(
+            "the failed step's error is on its run page (Runs), and in the JSON logs (logging.log_dir)"
+        )
+    return "\n".join(lines)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -39,15 +39,13 @@ def frequency_cron(minutes: int, key: str = "data_collection.frequency_minutes")
 
 
 def schedule_status(settings: Settings) -> dg.DefaultScheduleStatus:
-    """Default status of every schedule that runs by default: config data_collection.schedules_running."""
-    running = settings.data_collection.schedules_running
-    return dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
+    """Default status of every schedule: data_collection.schedules_running (empty: on live, off in a demo)."""
+    return dg.DefaultScheduleStatus.RUNNING if settings.schedules_on else dg.DefaultScheduleStatus.STOPPED
 
 
 def sensor_status(settings: Settings) -> dg.DefaultSensorStatus:
-    """Default status of every sensor that runs by default: config data_collection.schedules_running."""
-    running = settings.data_collection.schedules_running
-    return dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
+    """Default status of every sensor: data_collection.schedules_running (empty: on live, off in a demo)."""
+    return dg.DefaultSensorStatus.RUNNING if settings.schedules_on else dg.DefaultSensorStatus.STOPPED
 
 
 def schedule_now(settings: Settings, tick: datetime) -> datetime:
@@ -69,5 +67,5 @@ def build_ingest_schedule(settings: Settings) -> dg.ScheduleDefinition:
         execution_fn=today,
         default_status=schedule_status(settings),
         description="Runs the cycle (ingest, then research: signals, risk, sizing) every "
-        "data_collection.frequency_minutes into today's daily partition (demo.frozen_now's day when set); on unless data_collection.schedules_running is false.",
+        "data_collection.frequency_minutes into today's daily partition (demo.frozen_now's day when set); starts as data_collection.schedules_running says (empty: on live, off in a demo).",
     )

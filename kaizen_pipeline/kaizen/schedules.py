@@ -1,6 +1,6 @@
 """Kaizen cadence: hourly deviation checks; daily, weekly, monthly, quarterly and yearly cycles.
 
-Times are in kaizen.timezone; every schedule is on unless data_collection.schedules_running is false.
+Times are in kaizen.timezone; every schedule starts as data_collection.schedules_running says (empty: on live, off in a demo).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from kaizen_pipeline.kaizen.reports import CADENCES
 from kaizen_pipeline.partitions import day_key
 from kaizen_pipeline.settings import Settings
 
-_CONFIG_NOTE = "Times in kaizen.timezone; on unless data_collection.schedules_running is false."
+_CONFIG_NOTE = "Times in kaizen.timezone; starts as data_collection.schedules_running says (empty: on live, off in a demo)."
 
 CRONS: dict[str, str] = {
     "daily": "0 0 * * *",  # 00:00 every day

@@ -1,6 +1,6 @@
 """Ops jobs and schedules: health every few minutes, backups, weekly maintenance, the daily summary.
 
-Every schedule is on unless data_collection.schedules_running is false.
+Every schedule starts as data_collection.schedules_running says (empty: on live, off in a demo).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def hours_cron(hours: int, minute: int = 15) -> str:
 
 def build_ops_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
     status = schedule_status(settings)
-    on = " On unless data_collection.schedules_running is false."
+    on = " Starts as data_collection.schedules_running says (empty: on live, off in a demo)."
     return [
         dg.ScheduleDefinition(
             name="ops_health_schedule",

@@ -22,7 +22,7 @@ from kaizen_pipeline.warehouse.backup.maintenance import quick_integrity
 def build_alert_sensor(settings: Settings) -> dg.SensorDefinition:
     """The alert sensor; only its tick interval and default status are read at load.
 
-    It runs by default unless data_collection.schedules_running is false.
+    It starts as data_collection.schedules_running says (empty: on live, off in a demo).
     """
     status = sensor_status(settings)
 
@@ -31,7 +31,7 @@ def build_alert_sensor(settings: Settings) -> dg.SensorDefinition:
         minimum_interval_seconds=settings.alerts.sensor_interval_seconds,
         default_status=status,
         description="Emails failed asset checks and failed runs (deduplicated, grouped per run, repeated, "
-        "resolved); ticks every alerts.sensor_interval_seconds, on unless data_collection.schedules_running is false.",
+        "resolved); ticks every alerts.sensor_interval_seconds, starts as data_collection.schedules_running says (empty: on live, off in a demo).",
     )
     def alert_sensor(
         context: dg.SensorEvaluationContext, warehouse: WarehouseResource, settings: SettingsResource

@@ -60,11 +60,17 @@ def _with_computed_at(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:
     return out[[c.name for c in table.columns]]
 
 
+def _market_names(markets: pd.DataFrame) -> dict[str, str]:
+    """market id -> question (or slug), for chart legends."""
+    names = markets["question"].fillna(markets["slug"]) if "question" in markets else markets["slug"]
+    return dict(zip(markets["market_id"].astype(str), names.fillna("").astype(str), strict=True))
+
+
 def _latest_markets(wh: Warehouse) -> pd.DataFrame:
-    """One row per market: its latest snapshot (category and token ids)."""
+    """One row per market: its latest snapshot (question, category and token ids)."""
     return wh.read_frame(
         """
-        SELECT s.market_id, s.category, s.yes_token_id, s.no_token_id, s.slug, s.event_slug
+        SELECT s.market_id, s.question, s.category, s.yes_token_id, s.no_token_id, s.slug, s.event_slug
         FROM market_snapshots s
         JOIN (SELECT market_id, MAX(snapshot_ts) AS ts FROM market_snapshots GROUP BY market_id) last
           ON last.market_id = s.market_id AND last.ts = s.snapshot_ts
@@ -141,7 +147,9 @@ def hype_scores(
             ),
             "top_markets": dg.MetadataValue.md(markdown_table(summary, max_rows=15, float_digits=1)),
             "hype_vs_price": dg.MetadataValue.md(
-                figure_markdown(hype_vs_price_figure(scores, prices, top), alt="hype vs price")
+                figure_markdown(
+                    hype_vs_price_figure(scores, prices, top, _market_names(markets)), alt="hype vs price"
+                )
                 if top
                 else "_no markets_"
             ),
@@ -290,7 +298,10 @@ def hype_price_correlations(
             "rows_written": dg.MetadataValue.int(result.rows_written),
             "strongest": dg.MetadataValue.md(markdown_table(shown[cols], max_rows=15)),
             "correlation_by_lag": dg.MetadataValue.md(
-                figure_markdown(correlation_by_lag_figure(res, top), alt="correlation by lag")
+                figure_markdown(
+                    correlation_by_lag_figure(res, top, _market_names(_latest_markets(wh))),
+                    alt="correlation by lag",
+                )
                 if top
                 else "_none_"
             ),

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import pandas as pd
 
 from kaizen_pipeline.reporting import plt  # pyplot on the headless backend
 
 
-def hype_vs_price_figure(hype: pd.DataFrame, prices: pd.DataFrame, markets: list[str]) -> plt.Figure:
-    """Per market: hype index (bars) and the YES price (line) over the hype window."""
+def market_label(market_id: str, names: Mapping[str, str] | None, width: int = 48) -> str:
+    """A market as a reader knows it: its question (cut to ``width``), else its id."""
+    name = (names or {}).get(market_id)
+    if not name:
+        return f"market {market_id}"
+    return name if len(name) <= width else name[: width - 1] + "\u2026"
+
+
+def hype_vs_price_figure(
+    hype: pd.DataFrame, prices: pd.DataFrame, markets: list[str], names: Mapping[str, str] | None = None
+) -> plt.Figure:
+    """Per market (titled by its question): hype index (bars) and the YES price (line) over the hype window."""
     n = max(1, len(markets))
     fig, axes = plt.subplots(n, 1, figsize=(9, 2.2 * n), sharex=True, squeeze=False)
     for ax, market_id in zip(axes[:, 0], markets, strict=False):
@@ -24,14 +35,16 @@ def hype_vs_price_figure(hype: pd.DataFrame, prices: pd.DataFrame, markets: list
         ax2 = ax.twinx()
         ax2.plot(p["bucket_ts"], p["yes_price"], color="tab:blue", linewidth=1)
         ax2.set_ylabel("YES", color="tab:blue")
-        ax.set_title(f"market {market_id}", fontsize=9)
+        ax.set_title(market_label(market_id, names, width=90), fontsize=9)
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
 
 
-def correlation_by_lag_figure(correlations: pd.DataFrame, markets: list[str]) -> plt.Figure:
-    """Pearson correlation of hype with returns by lag (> 0: hype leads), one line per market."""
+def correlation_by_lag_figure(
+    correlations: pd.DataFrame, markets: list[str], names: Mapping[str, str] | None = None
+) -> plt.Figure:
+    """Pearson correlation of hype with returns by lag (> 0: hype leads), one line per market (its question)."""
     fig, ax = plt.subplots(figsize=(8, 4))
     for market_id in markets:
         row = correlations[correlations["market_id"] == market_id]
@@ -39,7 +52,13 @@ def correlation_by_lag_figure(correlations: pd.DataFrame, markets: list[str]) ->
             continue
         by_lag = {int(k): v for k, v in json.loads(row.iloc[0]["pearson_by_lag"]).items()}
         lags = sorted(by_lag)
-        ax.plot(lags, [by_lag[k] for k in lags], marker="o", markersize=3, label=str(market_id))
+        ax.plot(
+            lags,
+            [by_lag[k] for k in lags],
+            marker="o",
+            markersize=3,
+            label=market_label(str(market_id), names),
+        )
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.axvline(0, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xlabel("lag (buckets; > 0 = hype leads price)")

@@ -33,9 +33,10 @@ class DataCollectionSettings(_Section):
         description="Large-trade threshold (USD, size x price): Data API /trades with filterType=CASH "
         "and this filterAmount feed whale_trades (the large tail, not every trade of a liquid market).",
     )
-    schedules_running: bool = Field(
-        True,
-        description="Default status of every schedule and sensor that runs by default; false stops them all.",
+    schedules_running: bool | None = Field(
+        None,
+        description="Default status of every schedule and sensor (they fetch data and send mail): true starts "
+        "them all, false stops them all; empty: on with source live, off with source demo.",
     )
     history_start: date = Field(
         date(2026, 1, 1),

@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
     rollouts: RolloutSettings = Field(default_factory=RolloutSettings)
 
+    @property
+    def schedules_on(self) -> bool:
+        """Whether schedules and sensors start running: data_collection.schedules_running, or by source
+        when it is empty (a demo does not start fetching and mailing every 15 minutes on its own)."""
+        running = self.data_collection.schedules_running
+        return self.source == "live" if running is None else running
+
     @classmethod
     def settings_customise_sources(
         cls,

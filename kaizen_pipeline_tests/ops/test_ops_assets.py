@@ -38,6 +38,10 @@ def _repo(settings: Settings) -> dg.RepositoryDefinition:
 
 
 def test_schedules_and_alert_sensor_follow_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert all(
+        s.default_status == dg.DefaultScheduleStatus.STOPPED for s in _repo(load_settings()).schedule_defs
+    )
+    monkeypatch.setenv("KAIZEN_SOURCE", "live")  # key empty: a live source starts them
     repo = _repo(load_settings())
     schedules = {s.name: s for s in repo.schedule_defs}
     assert schedules["ops_health_schedule"].cron_schedule == "*/5 * * * *"
