@@ -13,7 +13,6 @@ import getpass
 
 from kaizen_pipeline.cli import command_warehouse
 from kaizen_pipeline.clock import pipeline_now
-from kaizen_pipeline.experiments import runner
 from kaizen_pipeline.experiments.store import STATUSES, ExperimentStore
 from kaizen_pipeline.settings import get_settings
 
@@ -64,6 +63,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _start(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.experiments import runner  # statsmodels: loaded by the commands that need it
+
     settings = get_settings()
     with command_warehouse() as wh:
         row = runner.start(
@@ -74,6 +75,8 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.experiments import runner
+
     settings = get_settings()
     with command_warehouse() as wh:
         row = runner.stop(

@@ -11,6 +11,7 @@ They write the same warehouse tables as the ``log_improvement`` and ``submit_fee
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 
 from kaizen_pipeline.cli import command_warehouse
 from kaizen_pipeline.kaizen import store
@@ -75,6 +76,17 @@ def _feedback(args: argparse.Namespace) -> int:
     return 0
 
 
+def utc_time(text: str) -> datetime:
+    """A command-line time: YYYY-MM-DD or ISO 8601, naive UTC; anything else is a one-line usage error."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date or time (use YYYY-MM-DD or ISO 8601, e.g. 2026-12-01T14:30, UTC)"
+        ) from None
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this domain's subcommands (each sets ``func`` taking the parsed args, returning an exit code)."""
     improvement = subparsers.add_parser("improvement", help="log, ship and list kaizen improvements")
@@ -89,7 +101,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     log.add_argument("--hours", type=float, default=0.0, help="cost in engineering hours")
     log.add_argument("--money", type=float, default=0.0, help="cost in USD")
     log.add_argument("--status", choices=IMPROVEMENT_STATUSES, default="proposed")
-    log.add_argument("--shipped-at", help="ISO time it went live (UTC); default now when --status shipped")
+    log.add_argument(
+        "--shipped-at",
+        type=utc_time,
+        help="when it went live: YYYY-MM-DD or ISO 8601 time (UTC); default now when --status shipped",
+    )
     log.add_argument("--id", help="stable id (default: slug of the title)")
     log.add_argument("--catalogue-key", help="catalogue entry it implements")
     log.add_argument("--notes")
@@ -97,7 +113,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ship = sub.add_parser("ship", help="mark an improvement shipped (or set another status)")
     ship.add_argument("id")
-    ship.add_argument("--at", help="ISO time it went live (UTC); default now")
+    ship.add_argument(
+        "--at", type=utc_time, help="when it went live: YYYY-MM-DD or ISO 8601 time (UTC); default now"
+    )
     ship.add_argument("--status", choices=IMPROVEMENT_STATUSES, default="shipped")
     ship.set_defaults(func=_ship)
 

@@ -39,6 +39,20 @@ def test_invalid_improvement_names_the_field(
     assert warehouse.count("improvements") == 0
 
 
+def test_a_time_that_is_not_a_date_is_a_one_line_usage_error_naming_the_option(
+    warehouse: Warehouse, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["improvement", "log", "--title", "x", "--metric", "signal_hit_rate", "--effect", "1"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--status", "shipped", "--shipped-at", "yesterday"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith("error: argument --shipped-at: 'yesterday' is not a date or time "
+                            "(use YYYY-MM-DD or ISO 8601, e.g. 2026-12-01T14:30, UTC)")  # fmt: skip
+    assert "Traceback" not in "\n".join(err) and warehouse.count("improvements") == 0
+    assert main([*args, "--status", "shipped", "--shipped-at", "2026-03-01"]) == 0
+
+
 def test_relogging_updates_in_place_and_keeps_created_at(warehouse: Warehouse, settings: Settings) -> None:
     first = store.log_improvement(
         warehouse, settings.kaizen, title="Cache metadata", target_metric="run_duration_seconds",
