@@ -26,6 +26,7 @@ from kaizen_pipeline.research.features import build_market_features
 from kaizen_pipeline.research.hype import build_hype_scores
 from kaizen_pipeline.research.lead import RULE_HYPE_LEAD, RULE_MOMENTUM, LeadParams, trailing_leads
 from kaizen_pipeline.research.pipeline import (
+    SIGNAL_INPUTS,
     ResearchConfig,
     calibrated_signals,
     gated_signals,
@@ -443,21 +444,6 @@ def trading_signals(
             ),
         },
     )
-
-
-# market_features columns the signal rules, the risk gate and the calibration read
-SIGNAL_INPUTS = [
-    "market_id",
-    "bucket_ts",
-    "category",
-    "yes_token_id",
-    "no_token_id",
-    "yes_price",
-    "ret",
-    "rvr",
-    "roc",
-    "hype_index",
-]
 
 
 def _trailing_leads(

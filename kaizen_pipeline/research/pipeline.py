@@ -154,6 +154,21 @@ def units_by_params(units: Iterable[str], params_for: Callable[[str], P]) -> dic
     return groups
 
 
+# market_features columns (of features.FEATURE_COLUMNS) the signal rules, the risk gate and the calibration read
+SIGNAL_INPUTS = [
+    "market_id",
+    "bucket_ts",
+    "category",
+    "yes_token_id",
+    "no_token_id",
+    "yes_price",
+    "ret",
+    "rvr",
+    "roc",
+    "hype_index",
+]
+
+
 def signal_candidates(
     features: pd.DataFrame,
     thresholds: SignalThresholds | Callable[[str], SignalThresholds] | pd.Series,
