@@ -330,12 +330,13 @@ class XClient:
             if not isinstance(data, dict):
                 raise ApiError(X_SEARCH_RECENT, "expected a JSON object")
             includes = _member(data, "includes", dict)
-            for raw in _member(data, "data", list):
-                parsed = parse_record(TweetRecord, raw, X_SEARCH_RECENT, "id")
-                (result.rejects if isinstance(parsed, Reject) else result.tweets).append(parsed)
-            for raw in _member(includes, "users", list, "includes.users"):
-                parsed = parse_record(UserRecord, raw, X_SEARCH_RECENT, "id")
-                (result.rejects if isinstance(parsed, Reject) else result.users).append(parsed)
+            tweets, rejects = parse_records(TweetRecord, _member(data, "data", list), X_SEARCH_RECENT, "id")
+            users, user_rejects = parse_records(
+                UserRecord, _member(includes, "users", list, "includes.users"), X_SEARCH_RECENT, "id"
+            )
+            result.tweets.extend(tweets)
+            result.users.extend(users)
+            result.rejects.extend(rejects + user_rejects)
             next_token = _member(data, "meta", dict).get("next_token")
             if next_token is not None and not isinstance(next_token, str):
                 raise ApiError(X_SEARCH_RECENT, "meta.next_token: expected a string")

@@ -137,6 +137,16 @@ def _record_key(raw: Any, key_field: str) -> str | None:
     return key if len(key) <= 255 else key[:200] + f"... ({len(key)} chars)"  # rejected_records.record_key
 
 
+def _row_problem(parsed: Any) -> str | None:
+    """The first stored row of ``parsed`` with a string longer than its column, named; else None."""
+    if isinstance(parsed, _Wire):
+        for table, row in parsed.stored_rows():
+            problem = length_problem(table, row)
+            if problem:
+                return problem
+    return None
+
+
 def parse_record(model: type[M], raw: Any, source: str, key_field: str) -> M | Reject:
     """Validate ``raw`` as ``model`` and build the rows it will store, or return a Reject naming the field.
 
@@ -149,12 +159,8 @@ def parse_record(model: type[M], raw: Any, source: str, key_field: str) -> M | R
         return Reject(source, key, f"record: expected a JSON object, got {type(raw).__name__}", raw)
     try:
         parsed = model.model_validate(raw)
-        if isinstance(parsed, _Wire):
-            for table, row in parsed.stored_rows():
-                problem = length_problem(table, row)
-                if problem:
-                    return Reject(source, key, problem, raw)
-        return parsed
+        problem = _row_problem(parsed)
+        return Reject(source, key, problem, raw) if problem else parsed
     except ValidationError as exc:
         return Reject(source, key, _reason(exc), raw)
     except Exception as exc:  # noqa: BLE001 - a last resort: the record is quarantined, the run goes on
@@ -169,12 +175,14 @@ def _array_adapter(model: type[M]) -> TypeAdapter[list[M]]:
 def parse_records(model: type[M], raws: Any, source: str, key_field: str) -> tuple[list[M], list[Reject]]:
     """``parse_record`` over a wire array: (valid records, rejects); each served record lands in one.
 
-    A page whose records all validate is checked in one call (pages of 10,000 trades); any failure
-    sends the page record by record, so each bad record is quarantined with its own reason.
+    A page is validated in one call (pages of 10,000 trades). When some records fail, pydantic names
+    their positions: those go through ``parse_record`` one by one, so each is quarantined with its
+    own reason, and the rest are validated in one call again. Anything unexpected falls back to the
+    record-by-record path for the whole page.
     """
-    if isinstance(raws, list) and issubclass(model, _Wire) and model.stored_rows is _Wire.stored_rows:
+    if isinstance(raws, list) and issubclass(model, _Wire):
         try:
-            return _array_adapter(model).validate_python(raws), []
+            return _parse_page(model, raws, source, key_field)
         except Exception:  # noqa: BLE001 - the per-record path below names every problem
             pass
     good: list[M] = []
@@ -182,6 +190,34 @@ def parse_records(model: type[M], raws: Any, source: str, key_field: str) -> tup
     for raw in raws:
         parsed = parse_record(model, raw, source, key_field)
         (bad if isinstance(parsed, Reject) else good).append(parsed)  # type: ignore[arg-type]
+    return good, bad
+
+
+def _parse_page(model: type[M], raws: list[Any], source: str, key_field: str) -> tuple[list[M], list[Reject]]:
+    adapter = _array_adapter(model)
+    failing: set[int] = set()
+    try:
+        parsed = adapter.validate_python(raws)
+    except ValidationError as exc:
+        failing = {e["loc"][0] for e in exc.errors() if e["loc"] and isinstance(e["loc"][0], int)}
+        if not failing:
+            raise
+        parsed = adapter.validate_python([r for i, r in enumerate(raws) if i not in failing])
+    good: list[M] = []
+    bad: list[Reject] = []
+    for i in sorted(failing):
+        record = parse_record(model, raws[i], source, key_field)
+        (bad if isinstance(record, Reject) else good).append(record)  # type: ignore[arg-type]
+    if model.stored_rows is _Wire.stored_rows:
+        return parsed + good, bad
+    # models that build rows: each row's strings must fit their columns (a reject, not a failed write)
+    kept = [raws[i] for i in range(len(raws)) if i not in failing]
+    for record, raw in zip(parsed, kept, strict=True):
+        problem = _row_problem(record)
+        if problem:
+            bad.append(Reject(source, _record_key(raw, key_field), problem, raw))
+        else:
+            good.append(record)
     return good, bad
 
 

@@ -6,6 +6,7 @@ The same code runs on SQLite (WAL mode, the default) and PostgreSQL; only the UR
 from __future__ import annotations
 
 import math
+import operator
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -179,14 +180,16 @@ def write_batches(conn: sa.Connection, stmt: Any, table: sa.Table, records: list
         order = list(compiled.positiontup or ())
         if set(order) == set(columns):
             stamps = [c for c in columns if isinstance(table.c[c].type, sa.DateTime)]
+            rows: list[tuple[Any, ...]] | None
             try:
-                rows = [
-                    tuple(
-                        (None if rec[c] is None else _sqlite_datetime(rec[c])) if c in stamps else rec[c]
-                        for c in order
-                    )
-                    for rec in records
-                ]
+                # column by column: one comprehension per column beats a generator per row
+                values = []
+                for c in order:
+                    column = [rec[c] for rec in records]
+                    if c in stamps:
+                        column = [None if v is None else _sqlite_datetime(v) for v in column]
+                    values.append(column)
+                rows = list(zip(*values, strict=True))
             except (TypeError, KeyError):  # SQLAlchemy names the problem
                 rows = None
             if rows is not None:
@@ -333,10 +336,11 @@ class Warehouse:
         if not records:
             return UpsertResult(0, 0)
         key_cols = [c.name for c in table.primary_key.columns]
-        unique: dict[tuple[Any, ...], dict[str, Any]] = {}
-        for rec in records:
-            unique[tuple(rec.get(k) for k in key_cols)] = rec
-        records = list(unique.values())
+        try:
+            key_of = operator.itemgetter(*key_cols)
+            records = list({key_of(rec): rec for rec in records}.values())
+        except KeyError:  # mappings may leave a key column out: it is then NULL
+            records = list({tuple(rec.get(k) for k in key_cols): rec for rec in records}.values())
         columns = list(records[0].keys())
         update_cols = [c for c in columns if c not in key_cols]
         with self.engine.begin() as conn:

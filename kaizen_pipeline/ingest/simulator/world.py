@@ -375,7 +375,11 @@ class DemoWorld:
     # --- trades and posts (generated lazily per market and week) -------------------------
 
     def week_trades(self, m: DemoMarket, week: int) -> list[dict[str, Any]]:
-        """Market ``m``'s trades in week ``week`` (Data API records), newest first."""
+        """Market ``m``'s trades in week ``week`` (Data API records), newest first.
+
+        Drawn a week at a time as arrays (one draw per quantity for the whole week): a 30-day demo
+        world has about 430,000 fills, and drawing them one value at a time cost seconds.
+        """
         key = (m.index, week)
         with self._lock:
             if key in self._trades:
@@ -383,36 +387,52 @@ class DemoWorld:
             start = week * self.week_buckets
             s = self.series(m, start + self.week_buckets)
             rng = np.random.default_rng([self.seed, 1 + m.index, 100, week])
-            trades = []
-            for k in range(start, start + self.week_buckets):
-                count = rng.poisson(TRADE_RATE * s.activity[k])
-                price = 1.0 / (1.0 + math.exp(-s.logit[k]))
-                up = s.ret[k] >= 0
-                for j in range(count):
-                    usd = float(rng.lognormal(math.log(m.trade_usd_mean) - 0.5, 1.0))
-                    buy = rng.random() < (0.65 if up else 0.35)
-                    yes = rng.random() < 0.7
-                    p = round(price if yes else 1.0 - price, 4)
-                    p = min(max(p, 0.001), 0.999)
-                    trades.append(
-                        {
-                            "proxyWallet": _wallet(int(rng.integers(0, 5000))),
-                            "side": "BUY" if buy else "SELL",
-                            "asset": m.yes_token if yes else m.no_token,
-                            "conditionId": m.condition_id,
-                            "size": round(usd / p, 6),
-                            "price": p,
-                            "timestamp": self.bucket_ts(k) + int(rng.integers(0, self.bucket_seconds)),
-                            "title": m.question,
-                            "slug": m.slug,
-                            "eventSlug": m.slug,
-                            "outcome": "Yes" if yes else "No",
-                            "outcomeIndex": 0 if yes else 1,
-                            "name": f"trader{int(rng.integers(0, 5000))}",
-                            "transactionHash": _hex("tx", self.seed, m.index, k, j),
-                        }
-                    )
-            trades.sort(key=lambda t: t["timestamp"], reverse=True)
+            ks = np.arange(start, start + self.week_buckets)
+            counts = rng.poisson(TRADE_RATE * s.activity[ks])
+            n = int(counts.sum())
+            k = np.repeat(ks, counts)
+            usd = rng.lognormal(math.log(m.trade_usd_mean) - 0.5, 1.0, size=n)
+            # buyers dominate in buckets where the price rose, sellers where it fell
+            buy = rng.random(n) < np.where(s.ret[k] >= 0, 0.65, 0.35)
+            yes = rng.random(n) < 0.7
+            wallet = rng.integers(0, 5000, size=n)
+            offset = rng.integers(0, self.bucket_seconds, size=n)
+            trader = rng.integers(0, 5000, size=n)
+            tx = rng.bytes(32 * n).hex()
+            yes_price = 1.0 / (1.0 + np.exp(-s.logit[k]))
+            price = np.clip(np.round(np.where(yes, yes_price, 1.0 - yes_price), 4), 0.001, 0.999)
+            size = np.round(usd / price, 6)
+            ts = self.epoch_ts + k * self.bucket_seconds + offset
+            order = np.argsort(-ts, kind="stable")
+            trades = [
+                {
+                    "proxyWallet": _wallet(int(w)),
+                    "side": "BUY" if b else "SELL",
+                    "asset": m.yes_token if y else m.no_token,
+                    "conditionId": m.condition_id,
+                    "size": q,
+                    "price": p,
+                    "timestamp": t,
+                    "title": m.question,
+                    "slug": m.slug,
+                    "eventSlug": m.slug,
+                    "outcome": "Yes" if y else "No",
+                    "outcomeIndex": 0 if y else 1,
+                    "name": f"trader{r}",
+                    "transactionHash": "0x" + tx[64 * i : 64 * i + 64],
+                }
+                for i, w, b, y, q, p, t, r in zip(
+                    order.tolist(),
+                    wallet[order].tolist(),
+                    buy[order].tolist(),
+                    yes[order].tolist(),
+                    size[order].tolist(),
+                    price[order].tolist(),
+                    ts[order].tolist(),
+                    trader[order].tolist(),
+                    strict=True,
+                )
+            ]
             self._trades[key] = trades
             return trades
 
