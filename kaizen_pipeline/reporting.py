@@ -58,10 +58,15 @@ def markdown_table(frame: pd.DataFrame, max_rows: int = 20, float_digits: int = 
     return "\n".join([header, sep, *kept, *more])
 
 
-def figure_markdown(fig: plt.Figure, alt: str = "chart", dpi: int = 80) -> str:
-    """Encode a matplotlib figure as a PNG markdown image (the figure is closed)."""
+def figure_png(fig: plt.Figure, dpi: int = 80) -> bytes:
+    """A matplotlib figure as PNG bytes (the figure is closed)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
-    encoded = base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
+
+
+def figure_markdown(fig: plt.Figure, alt: str = "chart", dpi: int = 80) -> str:
+    """Encode a matplotlib figure as a PNG markdown image (the figure is closed)."""
+    encoded = base64.b64encode(figure_png(fig, dpi)).decode("ascii")
     return f"![{alt}](data:image/png;base64,{encoded})"

@@ -83,6 +83,13 @@ class SettingsResource(dg.ConfigurableResource):
     )
     twitter_bearer_token: str | None = Field(None, description="X API bearer token (an EnvVar).")
     smtp_password: str | None = Field(None, description="SMTP password for alert emails (an EnvVar).")
+    telegram_token: str | None = Field(None, description="Telegram bot token for alerts (an EnvVar).")
+    slack_webhook_url: str | None = Field(
+        None, description="Slack incoming-webhook URL for alerts (an EnvVar)."
+    )
+    webhook_url: str | None = Field(
+        None, description="Alertmanager-format webhook URL for alerts (an EnvVar)."
+    )
 
     _settings: Settings | None = PrivateAttr(default=None)
     _resolver: FlagResolver | None = PrivateAttr(default=None)
@@ -93,7 +100,8 @@ class SettingsResource(dg.ConfigurableResource):
     def from_environment(cls, config_path: str = "") -> SettingsResource:
         """The production resource: settings read at run time, secrets referenced by variable name."""
         secrets = {
-            field: dg.EnvVar(env) if os.environ.get(env) else None for field, env in _SECRET_FIELDS.items()
+            field: dg.EnvVar(SECRET_KEYS[dotted]) if os.environ.get(SECRET_KEYS[dotted]) else None
+            for field, dotted in _SECRET_FIELDS.items()
         }
         return cls(config_path=config_path, **secrets)
 
@@ -101,13 +109,11 @@ class SettingsResource(dg.ConfigurableResource):
     def of(cls, settings: Settings) -> SettingsResource:
         """The resource that yields exactly ``settings`` (tests, experiments, benches)."""
         pinned = settings.model_dump_json(exclude=_secret_excluded())  # type: ignore[arg-type]
-        return cls(
-            pinned_json=pinned,
-            twitter_bearer_token=_env_or_value(
-                _SECRET_FIELDS["twitter_bearer_token"], settings.twitter.bearer_token
-            ),
-            smtp_password=_env_or_value(_SECRET_FIELDS["smtp_password"], settings.alerts.smtp_password),
-        )
+        secrets = {
+            name: _env_or_value(SECRET_KEYS[dotted], _secret_of(settings, dotted))
+            for name, dotted in _SECRET_FIELDS.items()
+        }
+        return cls(pinned_json=pinned, **secrets)
 
     def get(self) -> Settings:
         """The validated settings of this run (read once per process)."""
@@ -198,19 +204,29 @@ class SettingsResource(dg.ConfigurableResource):
         return self._resolver
 
     def _with_secrets(self, base: Settings) -> Settings:
-        twitter, alerts = base.twitter, base.alerts
-        if self.twitter_bearer_token is not None:
-            token = SecretStr(_resolved(self.twitter_bearer_token))
-            twitter = twitter.model_copy(update={"bearer_token": token})
-        if self.smtp_password is not None:
-            alerts = alerts.model_copy(update={"smtp_password": SecretStr(_resolved(self.smtp_password))})
-        return base.model_copy(update={"twitter": twitter, "alerts": alerts})
+        sections: dict[str, Any] = {}
+        for name, dotted in _SECRET_FIELDS.items():
+            value = getattr(self, name)
+            if value is not None:
+                section, key = dotted.split(".")
+                current = sections.get(section, getattr(base, section))
+                sections[section] = current.model_copy(update={key: SecretStr(_resolved(value))})
+        return base.model_copy(update=sections)
 
 
+# resource field -> the dotted settings key it carries (every key of SECRET_KEYS)
 _SECRET_FIELDS: dict[str, str] = {
-    "twitter_bearer_token": SECRET_KEYS["twitter.bearer_token"],
-    "smtp_password": SECRET_KEYS["alerts.smtp_password"],
+    "twitter_bearer_token": "twitter.bearer_token",
+    "smtp_password": "alerts.smtp_password",
+    "telegram_token": "alerts.telegram_token",
+    "slack_webhook_url": "alerts.slack_webhook_url",
+    "webhook_url": "alerts.webhook_url",
 }
+
+
+def _secret_of(settings: Settings, dotted: str) -> SecretStr | None:
+    section, key = dotted.split(".")
+    return getattr(getattr(settings, section), key)
 
 
 def _resolved(value: str) -> str:

@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from kaizen_pipeline.resources import SettingsResource, build_resources
-from kaizen_pipeline.settings import Settings, load_settings
+from kaizen_pipeline.settings import SECRET_KEYS, Settings, load_settings
 
 
 def test_pinned_settings_are_exactly_the_ones_passed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,3 +73,16 @@ def test_a_bad_config_fails_the_run_naming_the_key(kaizen_env: Path) -> None:
     failure = result.get_step_failure_events()[0].step_failure_data.error
     text = str(failure.cause.message if failure.cause else failure.message)
     assert "signals.roc_threshold" in text
+
+
+def test_every_secret_reaches_the_run_through_an_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {dotted: f"s3cret-{i}-value-for-{dotted}" for i, dotted in enumerate(SECRET_KEYS)}
+    for dotted, value in values.items():
+        monkeypatch.setenv(SECRET_KEYS[dotted], value)
+    monkeypatch.setenv("KAIZEN_ALERTS__TELEGRAM_ENABLED", "true")
+    for resource in (SettingsResource.from_environment(), SettingsResource.of(load_settings())):
+        settings = resource.get()
+        for dotted, value in values.items():
+            section, key = dotted.split(".")
+            assert getattr(getattr(settings, section), key).get_secret_value() == value, dotted
+            assert value not in resource.pinned_json

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from kaizen_pipeline.kaizen.loop import ForecastChart
 from kaizen_pipeline.reporting import plt  # pyplot on the headless backend
 
@@ -24,5 +26,24 @@ def forecast_figure(charts: list[ForecastChart]) -> plt.Figure:
         )
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def metric_alert_figure(
+    metric: str, history: pd.DataFrame, target: float | None, unit: str = ""
+) -> plt.Figure:
+    """One metric's daily values (``ts``, ``value``) with its target: the chart a critical metric alert carries."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.plot(history["ts"], history["value"], color="tab:blue", lw=1.4, marker=".", label=metric)
+    if len(history):
+        last = history.iloc[-1]
+        ax.scatter([last["ts"]], [last["value"]], color="tab:red", zorder=3, label="newest")
+    if target is not None:
+        ax.axhline(target, color="tab:green", ls="--", lw=1, label="target")
+    ax.set_title(f"{metric} ({unit})" if unit else metric, fontsize=10)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, loc="best")
+    fig.autofmt_xdate()
     fig.tight_layout()
     return fig

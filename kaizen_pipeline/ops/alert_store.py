@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,7 +29,15 @@ from kaizen_pipeline.ops.alerts import (
     backoff_delay,
     group_notifications,
 )
-from kaizen_pipeline.ops.emails import render_email, run_url
+from kaizen_pipeline.ops.channels import (
+    SLACK_MAX_CHARS,
+    TELEGRAM_MAX_CHARS,
+    ChannelMessage,
+    Sender,
+    alertmanager_payload,
+    chat_text,
+)
+from kaizen_pipeline.ops.emails import RenderedEmail, render_email, run_url
 from kaizen_pipeline.ops.mailer import DeliveryError, OutgoingEmail
 from kaizen_pipeline.ops.redact import redact
 from kaizen_pipeline.settings import AlertSettings
@@ -71,9 +79,93 @@ class OutboxMessage:
     body_text: str
     body_html: str
     attempts: int
+    channel: str = "email"
+    image_png: bytes | None = None
 
     def email(self) -> OutgoingEmail:
         return OutgoingEmail(self.message_id, self.subject, self.recipients, self.body_text, self.body_html)
+
+    def chat(self) -> ChannelMessage:
+        return ChannelMessage(self.message_id, self.channel, self.subject, self.body_text, self.image_png)
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One message of a notification group on one channel, as it is enqueued."""
+
+    group: EmailGroup
+    channel: str
+    message_id: str
+    subject: str
+    recipients: list[str]
+    body_text: str
+    body_html: str
+    image_png: bytes | None = None
+
+    @classmethod
+    def email(cls, group: EmailGroup, email: OutgoingEmail) -> OutboxEntry:
+        return cls(
+            group, "email", email.message_id, email.subject, list(email.recipients), email.text, email.html
+        )
+
+
+def channel_entries(
+    group: EmailGroup,
+    rendered: RenderedEmail,
+    alerts: AlertSettings,
+    chart: Callable[[Alert], bytes | None] | None = None,
+) -> list[OutboxEntry]:
+    """The group's messages on the chat and webhook channels its priority is routed to.
+
+    A critical group with a metric alert carries that metric's chart (``chart``) where the channel
+    takes images (Telegram).
+    """
+    entries = []
+    # a resolved notice goes where the firing one went: the channels of the alerts' priority
+    for channel in alerts.channels_for(group.priority):
+        if channel == "email":
+            continue
+        if channel == "webhook":
+            body = json.dumps(alertmanager_payload(group, alerts.ui_base_url))
+        else:
+            body = chat_text(rendered, TELEGRAM_MAX_CHARS if channel == "telegram" else SLACK_MAX_CHARS)
+        recipients = [alerts.telegram_chat_id] if channel == "telegram" and alerts.telegram_chat_id else []
+        image = None
+        if (
+            channel == "telegram"
+            and chart is not None
+            and group.kind != "resolved"
+            and group.priority == "critical"
+        ):
+            metric_alerts = [a for a in group.alerts if a.priority == "critical" and is_metric_alert(a)]
+            image = chart(metric_alerts[0]) if metric_alerts else None
+        message_id = hashlib.sha1(f"{channel}|{group.message_id}".encode()).hexdigest()
+        entries.append(OutboxEntry(group, channel, message_id, rendered.subject, recipients, body, "", image))
+    return entries
+
+
+def is_metric_alert(alert: Alert) -> bool:
+    """A kaizen metric's deviation check (kaizen.checks): its alert can carry the metric's chart."""
+    return alert.kind == "check" and alert.asset_key == "kaizen_metrics" and bool(alert.check_name)
+
+
+def metric_chart(warehouse: Warehouse, days: int = 60) -> Callable[[Alert], bytes | None]:
+    """Renders a metric alert's chart from kaizen_metrics: the last ``days`` of daily values and the target."""
+
+    def render(alert: Alert) -> bytes | None:
+        # loaded only when a critical metric alert goes to a channel that takes images
+        from kaizen_pipeline.kaizen.charts import metric_alert_figure
+        from kaizen_pipeline.kaizen.store import metric_history
+        from kaizen_pipeline.reporting import figure_png
+
+        metric = (alert.check_name or "").removesuffix("_deviation")
+        history = metric_history(warehouse)
+        history = history[history["metric"] == metric].tail(days)
+        if history.empty:
+            return None
+        return figure_png(metric_alert_figure(metric, history, alert.target), dpi=90)
+
+    return render
 
 
 @dataclass
@@ -120,37 +212,41 @@ class AlertStore:
     def commit(
         self,
         changed: Iterable[Alert],
-        emails: Sequence[tuple[EmailGroup, OutgoingEmail]],
+        entries: Sequence[OutboxEntry],
         *,
         now: datetime,
         skip_reason: str | None,
     ) -> int:
-        """Write changed alerts and new outbox emails atomically; return the number of new emails."""
+        """Write changed alerts and new outbox messages atomically; return the number of new messages."""
         alert_rows = [
             {**{k: getattr(a, k) for k in _ALERT_FIELDS}, "recipients": json.dumps(a.recipients)}
             for a in changed
         ]
-        outbox_rows = [
-            {
-                "message_id": email.message_id,
-                "kind": group.kind,
-                "priority": group.priority,
-                "run_id": group.run_id,
-                "alert_ids": json.dumps([a.alert_id for a in group.alerts]),
-                "subject": email.subject,
-                "recipients": json.dumps(list(email.recipients)),
-                "body_text": email.text,
-                "body_html": email.html,
-                "created_at": now,
-                "status": "skipped" if skip_reason or not email.recipients else "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "last_error": skip_reason
-                or (None if email.recipients else "no recipients configured (alerts.recipients)"),
-                "sent_at": None,
-            }
-            for group, email in emails
-        ]
+        outbox_rows = []
+        for entry in entries:
+            unaddressed = entry.channel == "email" and not entry.recipients
+            outbox_rows.append(
+                {
+                    "message_id": entry.message_id,
+                    "kind": entry.group.kind,
+                    "priority": entry.group.priority,
+                    "run_id": entry.group.run_id,
+                    "alert_ids": json.dumps([a.alert_id for a in entry.group.alerts]),
+                    "subject": entry.subject,
+                    "recipients": json.dumps(list(entry.recipients)),
+                    "body_text": entry.body_text,
+                    "body_html": entry.body_html,
+                    "created_at": now,
+                    "status": "skipped" if skip_reason or unaddressed else "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "last_error": skip_reason
+                    or ("no recipients configured (alerts.recipients)" if unaddressed else None),
+                    "sent_at": None,
+                    "channel": entry.channel,
+                    "image_png": entry.image_png,
+                }
+            )
         engine = self.wh.engine
         new = 0
         with engine.begin() as conn:
@@ -184,6 +280,8 @@ class AlertStore:
                 r["body_text"],
                 r["body_html"],
                 r["attempts"],
+                r["channel"] or "email",
+                r["image_png"],
             )
             for r in rows
         ]
@@ -220,16 +318,29 @@ def deliver_due(
     alerts: AlertSettings,
     secrets: Sequence[str] = (),
     report: TickReport | None = None,
+    channels: Mapping[str, Sender] | None = None,
 ) -> TickReport:
-    """Try every pending email whose backoff has passed; mark each sent or schedule its retry."""
+    """Try every pending message whose backoff has passed; mark each sent or schedule its retry.
+
+    Emails go through ``send``, other channels through ``channels`` (ops.channels.channel_senders).
+    A retry waits the backoff, or longer when the server asked for it (HTTP 429's retry-after).
+    """
     report = report or TickReport()
+    channels = channels or {}
     for message in store.due(now):
         attempts = message.attempts + 1
         try:
-            send(message.email())
+            if message.channel == "email":
+                send(message.email())
+            elif message.channel in channels:
+                channels[message.channel](message.chat())
+            else:
+                raise DeliveryError(f"{message.channel}: the channel is no longer configured (alerts.routes)")
         except DeliveryError as exc:
             error = redact(str(exc), secrets)
             delay = backoff_delay(attempts, alerts.retry_base_seconds, alerts.retry_max_seconds)
+            if exc.retry_after is not None:
+                delay = max(delay, timedelta(seconds=exc.retry_after))
             store.mark_failed(message.message_id, attempts, now + delay, error)
             report.failed += 1
             report.errors.append(error)
@@ -253,6 +364,7 @@ def process_observations(
     report.observations += len(observations)
     if not observations:
         return report
+    chart = metric_chart(store.wh)
     open_before = store.open_alerts()
     known = {a.alert_id for a in open_before.values()}
     transition = apply_observations(
@@ -262,20 +374,17 @@ def process_observations(
         repeat_interval=timedelta(minutes=alerts.repeat_interval_minutes),
         routing=routing_for(alerts),
     )
-    emails = []
+    entries: list[OutboxEntry] = []
     for group in group_notifications(transition.notifications):
         rendered = render_email(group, alerts.ui_base_url)
-        emails.append(
-            (
-                group,
-                OutgoingEmail(
-                    group.message_id, rendered.subject, group.recipients, rendered.text, rendered.html
-                ),
-            )
-        )
+        # email when routed (alerts.routes); its recipients come from alerts.recipients as before
+        recipients = group.recipients if "email" in alerts.routes.get(group.priority, []) else ()  # type: ignore[call-overload]
+        email = OutgoingEmail(group.message_id, rendered.subject, recipients, rendered.text, rendered.html)
+        entries.append(OutboxEntry.email(group, email))
+        entries += channel_entries(group, rendered, alerts, chart)
     skip = None if alerts.enabled else "alerts.enabled is false: recorded only"
-    report.enqueued += store.commit(transition.changed.values(), emails, now=now, skip_reason=skip)
-    report.skipped += sum(1 for _, e in emails if skip or not e.recipients)
+    report.enqueued += store.commit(transition.changed.values(), entries, now=now, skip_reason=skip)
+    report.skipped += sum(1 for e in entries if skip or (e.channel == "email" and not e.recipients))
     report.opened += sum(1 for a in transition.changed.values() if a.alert_id not in known)
     report.resolved += sum(1 for a in transition.changed.values() if a.status == "resolved")
     return report
@@ -289,11 +398,12 @@ def run_alert_tick(
     alerts: AlertSettings,
     send: SendFn,
     secrets: Sequence[str] = (),
+    channels: Mapping[str, Sender] | None = None,
 ) -> TickReport:
-    """One sensor tick: record observations, enqueue emails, deliver whatever is due."""
+    """One sensor tick: record observations, enqueue messages, deliver whatever is due."""
     store = AlertStore(warehouse)
     report = process_observations(store, observations, now=now, alerts=alerts)
-    return deliver_due(store, send, now=now, alerts=alerts, secrets=secrets, report=report)
+    return deliver_due(store, send, now=now, alerts=alerts, secrets=secrets, report=report, channels=channels)
 
 
 def enqueue_notice(
@@ -331,9 +441,27 @@ def enqueue_notice(
         "last_error": skip or (None if recipients else "no recipients configured (alerts.recipients)"),
         "sent_at": None,
     }
+    rows = [row | {"channel": "email"}]
+    # chats hear notices too (a webhook takes alerts only: Alertmanager's format has no notice)
+    for channel in alerts.channels_for(priority):
+        if channel in ("telegram", "slack"):
+            chat = f"{row['subject']}\n\n{text}"
+            limit = TELEGRAM_MAX_CHARS if channel == "telegram" else SLACK_MAX_CHARS
+            rows.append(
+                row
+                | {
+                    "message_id": hashlib.sha1(f"{channel}|notice|{key}".encode()).hexdigest(),
+                    "recipients": json.dumps([alerts.telegram_chat_id] if channel == "telegram" else []),
+                    "body_text": chat if len(chat) <= limit else chat[: limit - 2] + " …",
+                    "body_html": "",
+                    "status": "skipped" if skip else "pending",
+                    "last_error": skip,
+                    "channel": channel,
+                }
+            )
     stmt = warehouse.dialect_insert(alert_outbox).on_conflict_do_nothing(index_elements=["message_id"])
     with warehouse.engine.begin() as conn:
-        return bool(conn.execute(stmt, row).rowcount)
+        return bool(sum(conn.execute(stmt, r).rowcount or 0 for r in rows))
 
 
 def alert_history_frame(warehouse: Warehouse, ui_base_url: str) -> pd.DataFrame:
@@ -341,8 +469,9 @@ def alert_history_frame(warehouse: Warehouse, ui_base_url: str) -> pd.DataFrame:
     state = warehouse.read_frame(
         sa.select(alert_state), parse_dates=["opened_at", "last_failed_at", "resolved_at", "last_notified_at"]
     )
+    emails = sa.or_(alert_outbox.c.channel.is_(None), alert_outbox.c.channel == "email")
     outbox = warehouse.read_frame(
-        sa.select(alert_outbox.c.alert_ids, alert_outbox.c.status, alert_outbox.c.sent_at),
+        sa.select(alert_outbox.c.alert_ids, alert_outbox.c.status, alert_outbox.c.sent_at).where(emails),
         parse_dates=["sent_at"],
     )
     columns = [c.name for c in alert_history.columns]

@@ -15,7 +15,11 @@ from kaizen_pipeline.settings import AlertSettings, Settings
 
 
 class DeliveryError(RuntimeError):
-    """An email could not be handed to the SMTP server (message already redacted)."""
+    """A message could not be delivered (text already redacted); ``retry_after``: seconds the server asked for."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import sqlalchemy as sa
 
@@ -58,9 +58,14 @@ def secret_values(settings: Settings | None = None) -> list[str]:
     """Every secret this process knows: settings secrets, database passwords, *PASSWORD*/*TOKEN* env vars."""
     found: list[str] = []
     if settings is not None:
-        for secret in (settings.twitter.bearer_token, settings.alerts.smtp_password):
+        a = settings.alerts
+        for secret in (settings.twitter.bearer_token, a.smtp_password, a.telegram_token):
             if secret is not None:
                 found.append(secret.get_secret_value())
+        for hook in (a.slack_webhook_url, a.webhook_url):
+            if hook is not None:
+                # the whole URL, and its path and query (where a webhook's credential lives)
+                found.extend(webhook_secrets(hook.get_secret_value()))
         url = settings.database.url
         if url:
             try:
@@ -81,6 +86,16 @@ def secret_values(settings: Settings | None = None) -> list[str]:
                 found.append(str(password))
     # longest first, so a secret containing another is masked whole
     return sorted({s for s in found if len(s) >= _MIN_SECRET_LEN}, key=len, reverse=True)
+
+
+def webhook_secrets(url: str) -> list[str]:
+    """What of a webhook URL is secret: the URL itself and everything after the host."""
+    parts = urlsplit(url)
+    tail = parts.path + (f"?{parts.query}" if parts.query else "")
+    found = [url]
+    if len(tail.strip("/")) >= _MIN_SECRET_LEN:
+        found += [tail, tail.strip("/")]
+    return found
 
 
 def _spellings(secret: str) -> list[str]:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from kaizen_pipeline.ingest.schedules import sensor_status
 from kaizen_pipeline.instance import AlertSensorCursor, InstanceReader
 from kaizen_pipeline.ops.alert_store import emergency_tick, run_alert_tick
+from kaizen_pipeline.ops.channels import channel_senders
 from kaizen_pipeline.ops.mailer import SmtpMailer
 from kaizen_pipeline.ops.redact import secret_values
 from kaizen_pipeline.resources import SettingsResource, WarehouseResource
@@ -30,13 +31,14 @@ def build_alert_sensor(settings: Settings) -> dg.SensorDefinition:
         name="alert_sensor",
         minimum_interval_seconds=settings.alerts.sensor_interval_seconds,
         default_status=status,
-        description="Emails failed asset checks and failed runs (deduplicated, grouped per run, repeated, "
-        "resolved); ticks every alerts.sensor_interval_seconds, starts as data_collection.schedules_running says (empty: on live, off in a demo).",
+        description="Emails failed asset checks and failed runs, and posts them to the chat and webhook channels "
+        "of alerts.routes (deduplicated, grouped per run, repeated, resolved); ticks every alerts.sensor_interval_seconds, starts as data_collection.schedules_running says (empty: on live, off in a demo).",
     )
     def alert_sensor(
         context: dg.SensorEvaluationContext, warehouse: WarehouseResource, settings: SettingsResource
     ) -> dg.SkipReason:
-        """Emails failed asset checks and failed runs (deduplicated, grouped per run, repeated, resolved)."""
+        """Emails failed asset checks and failed runs and posts them to alerts.routes' channels (deduplicated, grouped
+        per run, repeated, resolved)."""
         current = settings.get()
         alerts = current.alerts
         secrets = secret_values(current)
@@ -60,6 +62,7 @@ def build_alert_sensor(settings: Settings) -> dg.SensorDefinition:
                 alerts=alerts,
                 send=send,
                 secrets=secrets,
+                channels=channel_senders(alerts, secrets),
             )
             new_cursor.emergency = {}
         except sa.exc.SQLAlchemyError:

@@ -14,6 +14,9 @@ ENV_PREFIX = "KAIZEN_"
 SECRET_KEYS: dict[str, str] = {
     "twitter.bearer_token": "KAIZEN_TWITTER__BEARER_TOKEN",
     "alerts.smtp_password": "KAIZEN_ALERTS__SMTP_PASSWORD",
+    "alerts.telegram_token": "KAIZEN_ALERTS__TELEGRAM_TOKEN",
+    "alerts.slack_webhook_url": "KAIZEN_ALERTS__SLACK_WEBHOOK_URL",
+    "alerts.webhook_url": "KAIZEN_ALERTS__WEBHOOK_URL",
 }
 
 

@@ -86,7 +86,7 @@ def _format_validation_error(exc: ValidationError, path: Path) -> str:
             # a whole-model check: its message names the key, and the input (every value, secrets
             # included) is never echoed
             problems.append(str(err["msg"]).removeprefix("Value error, "))
-        elif key.endswith(("bearer_token", "smtp_password")):
+        elif key.endswith(tuple(dotted.split(".")[-1] for dotted in SECRET_KEYS)):
             problems.append(f"{key}: {err['msg']}")  # never echo a secret's value
         elif isinstance(err.get("input"), dict):
             # a section's own check: echoing the section would bury the message (and could carry

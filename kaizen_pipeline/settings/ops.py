@@ -8,6 +8,9 @@ from pydantic import Field, SecretStr, model_validator
 
 from kaizen_pipeline.settings._base import _reject_moved, _Section
 
+Channel = Literal["email", "telegram", "slack", "webhook"]
+CHANNELS: tuple[Channel, ...] = ("email", "telegram", "slack", "webhook")
+
 
 class AlertSettings(_Section):
     enabled: bool = Field(
@@ -53,6 +56,41 @@ class AlertSettings(_Section):
         60, ge=1, le=86_400, description="First retry delay of a failed send; doubles."
     )
     retry_max_seconds: int = Field(3600, ge=1, le=86_400, description="Longest retry delay of a failed send.")
+    routes: dict[Literal["critical", "warning"], list[Channel]] = Field(
+        default_factory=lambda: {"critical": list(CHANNELS), "warning": list(CHANNELS)},
+        description="Channels each priority goes to (email, telegram, slack, webhook); a channel that is "
+        "not configured is left out. Info alerts are recorded only.",
+    )
+    telegram_enabled: bool = Field(
+        False, description="Send alerts to a Telegram chat (needs telegram_chat_id and telegram_token)."
+    )
+    telegram_chat_id: str | None = Field(None, description="Telegram chat id (or @channel) the bot posts to.")
+    telegram_token: SecretStr | None = Field(None, description="Env only: KAIZEN_ALERTS__TELEGRAM_TOKEN.")
+    telegram_api_url: str = Field(
+        "https://api.telegram.org", description="Telegram Bot API base URL (a local Bot API server, a test)."
+    )
+    slack_webhook_url: SecretStr | None = Field(
+        None, description="Env only: KAIZEN_ALERTS__SLACK_WEBHOOK_URL (a Slack incoming webhook)."
+    )
+    webhook_url: SecretStr | None = Field(
+        None,
+        description="Env only: KAIZEN_ALERTS__WEBHOOK_URL; receives Alertmanager's webhook format (version 4).",
+    )
+    channel_timeout_seconds: float = Field(
+        20, gt=0, le=300, description="Deadline of one Telegram, Slack or webhook request."
+    )
+
+    def channels_for(self, priority: str) -> list[Channel]:
+        """The configured channels a notification of ``priority`` goes to (email needs recipients)."""
+        configured = {
+            "email": True,
+            "telegram": self.telegram_enabled
+            and bool(self.telegram_chat_id)
+            and self.telegram_token is not None,
+            "slack": self.slack_webhook_url is not None,
+            "webhook": self.webhook_url is not None,
+        }
+        return [c for c in self.routes.get(priority, []) if configured[c]]  # type: ignore[call-overload]
 
 
 class LoggingSettings(_Section):

@@ -1235,15 +1235,35 @@ alert_outbox = sa.Table(
     sa.Column("run_id", sa.String(64), comment="run the grouped failures came from"),
     sa.Column("alert_ids", sa.Text, nullable=False, comment="JSON list of alert_state ids in the email"),
     sa.Column("subject", sa.Text, nullable=False, comment="email subject"),
-    sa.Column("recipients", sa.Text, nullable=False, comment="JSON list of addresses"),
-    sa.Column("body_text", sa.Text, nullable=False, comment="plain-text email body"),
+    sa.Column(
+        "recipients",
+        sa.Text,
+        nullable=False,
+        comment="JSON list of addresses (a chat's id; empty for webhooks)",
+    ),
+    sa.Column(
+        "body_text",
+        sa.Text,
+        nullable=False,
+        comment="plain-text body (email, chat) or the webhook's JSON document",
+    ),
     sa.Column("body_html", sa.Text, nullable=False, comment="HTML email body"),
     sa.Column("created_at", sa.DateTime, nullable=False, comment="when the email was enqueued (UTC)"),
     sa.Column("status", sa.String(8), nullable=False, comment="pending, sent or skipped (no recipients)"),
-    sa.Column("attempts", sa.Integer, nullable=False, comment="SMTP send attempts so far"),
+    sa.Column("attempts", sa.Integer, nullable=False, comment="send attempts so far"),
     sa.Column("next_attempt_at", sa.DateTime, nullable=False, comment="not retried before this (backoff)"),
-    sa.Column("last_error", sa.Text, comment="last SMTP error (secrets redacted)"),
+    sa.Column("last_error", sa.Text, comment="last delivery error (secrets redacted)"),
     sa.Column("sent_at", sa.DateTime, comment="when the email was sent (UTC; null until sent)"),
+    sa.Column(
+        "channel",
+        sa.String(16),
+        comment="email (also when null: rows of older releases), telegram, slack or webhook",
+    ),
+    sa.Column(
+        "image_png",
+        sa.LargeBinary,
+        comment="chart sent with the message (Telegram sendPhoto; critical metric alerts)",
+    ),
 )
 sa.Index("ix_alert_outbox_status", alert_outbox.c.status, alert_outbox.c.next_attempt_at)
 
