@@ -6,9 +6,11 @@ Each domain registers its subcommands (``register(subparsers)``) so the CLI stay
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -19,12 +21,16 @@ from kaizen_pipeline.settings import (
     load_settings,
     render_reference,
 )
-from kaizen_pipeline.warehouse import Warehouse
+
+if TYPE_CHECKING:  # the warehouse (pandas, SQLAlchemy) loads only for commands that use it
+    from kaizen_pipeline.warehouse import Warehouse
 
 
 @contextmanager
 def command_warehouse() -> Iterator[Warehouse]:
     """The configured warehouse for one command, disposed afterwards (its errors reach ``main``)."""
+    from kaizen_pipeline.warehouse import Warehouse
+
     wh = Warehouse(get_settings().database.sqlalchemy_url())
     try:
         yield wh
@@ -72,11 +78,20 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE: how a Unix tool ends when its reader goes away
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # `kaizen ... | head`: the reader has what it wanted; stop quietly (Python's documented recipe)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SIGPIPE_EXIT
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

@@ -12,8 +12,7 @@ import argparse
 import getpass
 
 from kaizen_pipeline.cli import command_warehouse
-from kaizen_pipeline.clock import pipeline_now
-from kaizen_pipeline.experiments.store import STATUSES, ExperimentStore
+from kaizen_pipeline.experiments.lifecycle import STATUSES
 from kaizen_pipeline.settings import get_settings
 
 LIST_COLUMNS = ["experiment_id", "status", "parameter", "control_value", "treatment_value", "primary_metric",
@@ -23,6 +22,8 @@ LOOK_COLUMNS = ["metric", "role", "units_control", "units_treatment", "estimate"
 
 
 def _list(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.experiments.store import ExperimentStore
+
     with command_warehouse() as wh:
         frame = ExperimentStore(wh).frame(args.status)
     if frame.empty:
@@ -37,6 +38,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.experiments.store import ExperimentStore
+
     with command_warehouse() as wh:
         store = ExperimentStore(wh)
         row = store.get(args.id)
@@ -63,6 +66,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _start(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.clock import pipeline_now
     from kaizen_pipeline.experiments import runner  # statsmodels: loaded by the commands that need it
 
     settings = get_settings()
@@ -75,6 +79,7 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.clock import pipeline_now
     from kaizen_pipeline.experiments import runner
 
     settings = get_settings()

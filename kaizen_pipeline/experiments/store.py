@@ -11,9 +11,6 @@ import sqlalchemy as sa
 from kaizen_pipeline.warehouse import Warehouse
 from kaizen_pipeline.warehouse.schema import experiment_looks, experiments
 
-STATUSES = ("draft", "running", "stopped", "shipped", "inconclusive", "invalid")
-TERMINAL = frozenset({"stopped", "shipped", "inconclusive", "invalid"})
-
 
 class ExperimentNotFound(KeyError):
     def __str__(self) -> str:

@@ -17,7 +17,6 @@ from dataclasses import replace
 from kaizen_pipeline.cli import command_warehouse
 from kaizen_pipeline.flags.model import FeatureFlag
 from kaizen_pipeline.flags.parameters import FLAGGABLE, FlagValueError
-from kaizen_pipeline.flags.store import FlagNotFound, FlagStore, flags_frame
 from kaizen_pipeline.settings import get_settings
 
 
@@ -40,6 +39,8 @@ def _percent(text: str, option: str) -> float:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.flags.store import FlagStore, flags_frame
+
     with command_warehouse() as wh:
         store = FlagStore(wh)
         flags = store.list() if args.all else store.active()
@@ -53,6 +54,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.flags.store import FlagStore
+
     with command_warehouse() as wh:
         store = FlagStore(wh)
         flag = store.get(args.key)
@@ -76,6 +79,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _set(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.flags.store import FlagNotFound, FlagStore
+
     settings = get_settings()
     with command_warehouse() as wh:
         store = FlagStore(wh)
@@ -114,6 +119,8 @@ def _set(args: argparse.Namespace) -> int:
 
 
 def _kill(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.flags.store import FlagStore
+
     settings = get_settings()
     with command_warehouse() as wh:
         flag = FlagStore(wh).kill(args.key, settings, actor=args.actor, reason=args.reason)

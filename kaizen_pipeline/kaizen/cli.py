@@ -14,12 +14,13 @@ import argparse
 from datetime import UTC, datetime
 
 from kaizen_pipeline.cli import command_warehouse
-from kaizen_pipeline.kaizen import store
-from kaizen_pipeline.kaizen.improvements import IMPROVEMENT_STATUSES
+from kaizen_pipeline.kaizen.lifecycle import IMPROVEMENT_STATUSES
 from kaizen_pipeline.settings import get_settings
 
 
 def _log(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.kaizen import store
+
     with command_warehouse() as wh:
         row = store.log_improvement(
             wh,
@@ -41,6 +42,8 @@ def _log(args: argparse.Namespace) -> int:
 
 
 def _ship(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.kaizen import store
+
     with command_warehouse() as wh:
         row = store.set_improvement_status(wh, args.id, args.status, shipped_at=args.at)
     print(f"improvement {row['improvement_id']} is now {row['status']}")
@@ -48,6 +51,8 @@ def _ship(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.kaizen import store
+
     with command_warehouse() as wh:
         frame = store.read_improvements(wh)
         impacts = wh.read_frame("SELECT improvement_id, verdict, actual_effect, roi FROM improvement_impact")
@@ -70,6 +75,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _feedback(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.kaizen import store
+
     with command_warehouse() as wh:
         row = store.record_feedback(wh, rating=args.rating, text=args.text, author=args.author, source="cli")
     print(f"thank you: rating {row['rating']}, sentiment {row['sentiment_label']} ({row['sentiment']:+.2f})")

@@ -21,8 +21,6 @@ from scipy import stats
 
 from kaizen_pipeline.kaizen.registry import MetricSpec, better_sign
 
-IMPROVEMENT_STATUSES = ("proposed", "in_progress", "shipped", "abandoned")
-
 
 @dataclass(frozen=True)
 class WelchResult:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from kaizen_pipeline.kaizen.collect import ALL
 from kaizen_pipeline.kaizen.feedback import feedback_row
-from kaizen_pipeline.kaizen.improvements import IMPROVEMENT_STATUSES
+from kaizen_pipeline.kaizen.lifecycle import IMPROVEMENT_STATUSES
 from kaizen_pipeline.settings import KaizenSettings
 from kaizen_pipeline.warehouse import Warehouse, to_naive_utc, utcnow
 from kaizen_pipeline.warehouse.schema import metadata

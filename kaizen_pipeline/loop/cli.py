@@ -18,10 +18,6 @@ import getpass
 import json
 
 from kaizen_pipeline.cli import command_warehouse
-from kaizen_pipeline.clock import pipeline_now
-from kaizen_pipeline.loop.control import DecisionLog, LoopControl
-from kaizen_pipeline.loop.deployments import DeploymentStore
-from kaizen_pipeline.loop.undo import undo
 from kaizen_pipeline.settings import get_settings
 
 SHOWN = [
@@ -38,6 +34,9 @@ SHOWN = [
 
 
 def _freeze(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.clock import pipeline_now
+    from kaizen_pipeline.loop.control import LoopControl
+
     settings = get_settings()
     with command_warehouse() as wh:
         LoopControl(wh).freeze(actor=args.actor, reason=args.reason, now=pipeline_now(settings))
@@ -48,6 +47,9 @@ def _freeze(args: argparse.Namespace) -> int:
 
 
 def _unfreeze(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.clock import pipeline_now
+    from kaizen_pipeline.loop.control import LoopControl
+
     settings = get_settings()
     with command_warehouse() as wh:
         LoopControl(wh).unfreeze(actor=args.actor, reason=args.reason, now=pipeline_now(settings))
@@ -56,6 +58,8 @@ def _unfreeze(args: argparse.Namespace) -> int:
 
 
 def _decisions(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.loop.control import DecisionLog, LoopControl
+
     with command_warehouse() as wh:
         frozen = LoopControl(wh).current()
         frame = DecisionLog(wh).frame(subject_id=args.subject, limit=args.limit)
@@ -73,6 +77,9 @@ def _decisions(args: argparse.Namespace) -> int:
 
 
 def _undo(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.clock import pipeline_now
+    from kaizen_pipeline.loop.undo import undo
+
     settings = get_settings()
     with command_warehouse() as wh:
         row = undo(wh, settings, args.id, actor=args.actor, reason=args.reason, now=pipeline_now(settings))
@@ -85,6 +92,8 @@ ROLLOUT_SHOWN = ["deployment_id", "state", "parameter", "before_value", "after_v
 
 
 def _rollout_list(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.loop.deployments import DeploymentStore
+
     with command_warehouse() as wh:
         frame = DeploymentStore(wh).frame()
     if frame.empty:
@@ -96,6 +105,9 @@ def _rollout_list(args: argparse.Namespace) -> int:
 
 
 def _rollout_show(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.loop.control import DecisionLog
+    from kaizen_pipeline.loop.deployments import DeploymentStore
+
     with command_warehouse() as wh:
         row = DeploymentStore(wh).get(args.id)
         log = DecisionLog(wh).frame(subject_id=args.id)
@@ -110,6 +122,9 @@ def _rollout_show(args: argparse.Namespace) -> int:
 
 
 def _rollout_start(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.clock import pipeline_now
+    from kaizen_pipeline.loop.deployments import DeploymentStore
+
     settings = get_settings()
     now = pipeline_now(settings)
     deployment_id = f"{args.parameter.split('.')[-1]}-{now:%Y%m%d%H%M}"
@@ -128,6 +143,9 @@ def _rollout_start(args: argparse.Namespace) -> int:
 
 
 def _rollout_move(args: argparse.Namespace) -> int:
+    from kaizen_pipeline.clock import pipeline_now
+    from kaizen_pipeline.loop.deployments import DeploymentStore
+
     settings = get_settings()
     with command_warehouse() as wh:
         move = getattr(DeploymentStore(wh), args.move)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import datetime
 
 import pytest
@@ -79,3 +82,42 @@ def test_feedback_command_scores_sentiment(warehouse: Warehouse, capsys: pytest.
     assert row["rating"] == 5 and row["sentiment"] > 0.5 and row["source"] == "cli"
     with pytest.raises(SystemExit):
         main(["feedback", "--rating", "9"])
+
+
+def test_help_and_argument_errors_load_no_data_stack() -> None:
+    """`kaizen --help` and a usage error answer at once: pandas, SQLAlchemy, SciPy, statsmodels, httpx and
+    Dagster load only in the commands that use them."""
+    heavy = ("pandas", "sqlalchemy", "scipy", "statsmodels", "httpx", "dagster", "matplotlib")
+    code = (
+        "import sys\n"
+        "from kaizen_pipeline.cli import main\n"
+        "for argv in (['--help'], ['flags', '--help'], ['improvement', 'log', '--shipped-at', 'yesterday']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_closed_pipe_ends_the_command_quietly() -> None:
+    """`kaizen config --reference | head -1` where head has gone: no BrokenPipeError traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from kaizen_pipeline.cli import main; raise SystemExit(main())",
+            "config",
+            "--reference",
+        ],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
+    os.close(write_end)
+    assert done.stderr.decode() == ""
+    assert done.returncode == 141  # as a tool killed by SIGPIPE
