@@ -36,6 +36,8 @@ def test_repository_config_yaml_is_valid() -> None:
     repo_config = Path(__file__).resolve().parents[1] / "config.yaml"
     s = load_settings(repo_config)
     assert s.source == "demo"
+    # the quickstart's demo must not start fetching and mailing on its own when the UI starts
+    assert s.data_collection.schedules_running is None and not s.schedules_on
 
 
 def test_documented_env_vars_override_yaml(kaizen_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
