@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -80,9 +80,46 @@ def _config(args: argparse.Namespace) -> int:
 
 SIGPIPE_EXIT = 141  # 128 + SIGPIPE: how a Unix tool ends when its reader goes away
 
+# `kaizen` alone, in a terminal: the common tasks, one key each
+MENU: tuple[tuple[str, str, list[str]], ...] = (
+    ("s", "status: processes, schedules, last runs, alerts, freshness, rollouts", ["status"]),
+    ("u", "start the UI and the daemon in the background", ["start"]),
+    ("d", "stop them", ["stop"]),
+    ("b", "backfill the last 30 days (main_job)", ["backfill", "--days", "30"]),
+    ("k", "take a verified backup of the warehouse", ["backup"]),
+    ("f", "list feature flags", ["flags", "list"]),
+    ("r", "list rollouts", ["rollout", "list"]),
+    ("e", "list experiments", ["experiments", "list"]),
+    ("h", "every command (kaizen --help)", ["--help"]),
+)
+
+
+def choose_task(ask: Callable[[str], str], say: Callable[[str], None]) -> list[str] | None:
+    """The menu of common tasks: the arguments of the chosen one, or None to quit (q, empty, end of input)."""
+    say("kaizen: what would you like to do?")
+    for key, text, _ in MENU:
+        say(f"  [{key}] {text}")
+    say("  [q] quit")
+    while True:
+        try:
+            answer = ask("choice: ").strip().lower()
+        except EOFError:
+            return None
+        if answer in ("", "q", "quit"):
+            return None
+        for key, _, argv in MENU:
+            if answer == key:
+                return list(argv)
+        say(f"no task {answer!r}: type one of {', '.join(k for k, _, _ in MENU)} or q")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if argv is None and len(sys.argv) == 1 and sys.stdin.isatty() and sys.stdout.isatty():
+        chosen = choose_task(input, print)
+        if chosen is None:
+            return 0
+        argv = chosen
     args = parser.parse_args(argv)
     try:
         code = int(args.func(args) or 0)

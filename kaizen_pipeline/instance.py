@@ -313,3 +313,72 @@ def runs_created_since(instance: dg.DagsterInstance, since: datetime) -> list[Ru
         RunFact(r.dagster_run.status.value, r.create_timestamp.astimezone(UTC).replace(tzinfo=None))
         for r in records
     ]
+
+
+@dataclass(frozen=True)
+class InstigatorFact:
+    """A schedule or sensor as `kaizen status` shows it: running or not, and its newest tick."""
+
+    name: str
+    kind: str  # schedule or sensor
+    running: bool
+    last_tick_at: datetime | None  # naive UTC
+    last_tick_status: str | None  # SUCCESS, SKIPPED, FAILURE, STARTED
+
+
+def instigator_facts(
+    instance: dg.DagsterInstance, repository: dg.RepositoryDefinition
+) -> list[InstigatorFact]:
+    """Every schedule and sensor of ``repository``: effective status (stored, else its default) and last tick."""
+    stored = {state.name: state for state in instance.all_instigator_state()}
+    facts = []
+    declared: list[tuple[str, Any, bool]] = [
+        ("schedule", s, s.default_status == dg.DefaultScheduleStatus.RUNNING)
+        for s in repository.schedule_defs
+    ]
+    declared += [
+        ("sensor", s, s.default_status == dg.DefaultSensorStatus.RUNNING) for s in repository.sensor_defs
+    ]
+    for kind, definition, default_running in declared:
+        state = stored.get(definition.name)
+        running = default_running
+        last_at = last_status = None
+        if state is not None:
+            # compared by value: Dagster exports no public InstigatorStatus
+            if state.status.value in ("RUNNING", "STOPPED"):
+                running = state.status.value == "RUNNING"
+            ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1)
+            if ticks:
+                last_at = _naive_utc(ticks[0].timestamp)
+                last_status = ticks[0].status.value
+        facts.append(InstigatorFact(definition.name, kind, running, last_at, last_status))
+    return facts
+
+
+@dataclass(frozen=True)
+class JobRunFact:
+    job_name: str
+    status: str | None  # None: never ran
+    started_at: datetime | None  # naive UTC
+    seconds: float | None
+
+
+def last_job_runs(instance: dg.DagsterInstance, job_names: list[str]) -> list[JobRunFact]:
+    """The newest run of each job (status, start, duration)."""
+    facts = []
+    for name in job_names:
+        records = instance.get_run_records(dg.RunsFilter(job_name=name), limit=1)
+        if not records:
+            facts.append(JobRunFact(name, None, None, None))
+            continue
+        record = records[0]
+        start, end = record.start_time, record.end_time
+        facts.append(
+            JobRunFact(
+                name,
+                record.dagster_run.status.value,
+                _naive_utc(start) if start else None,
+                (end - start) if start and end else None,
+            )
+        )
+    return facts

@@ -8,9 +8,7 @@ installs them). Screenshots of every page land in the test's tmp_path.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,11 +19,11 @@ from typing import Any
 
 import pytest
 
+from kaizen_pipeline_tests.demo_home import demo_home, free_port
+
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-FROZEN_NOW = "2026-02-01T00:00:00Z"
-DAGSTER_YAML = "storage:\n  sqlite:\n    base_dir: {home}/dagster\ntelemetry:\n  enabled: false\n"
 
 pytestmark = pytest.mark.slow
 
@@ -42,31 +40,6 @@ def _missing() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KAIZEN_")}
-    (home / "config.yaml").write_text("{}\n")
-    env.update(
-        {
-            "DAGSTER_HOME": str(home),
-            "KAIZEN_CONFIG": str(home / "config.yaml"),
-            "KAIZEN_DATABASE__PATH": str(home / "warehouse.sqlite"),
-            "KAIZEN_DATABASE__BACKUP_DIR": str(home / "backups"),
-            "KAIZEN_LOGGING__LOG_DIR": str(home / "logs"),
-            "KAIZEN_DEMO__FROZEN_NOW": FROZEN_NOW,
-            "KAIZEN_DEMO__N_MARKETS": "10",
-            "KAIZEN_DATA_COLLECTION__MAX_MARKETS": "10",
-            "PYTHONWARNINGS": "ignore",
-        }
-    )
-    return env
-
-
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A webserver on 127.0.0.1 over a Dagster home where the 15-minute cycle ran over two days."""
@@ -74,8 +47,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if reason:
         pytest.skip(reason)
     home = tmp_path_factory.mktemp("ui-home")
-    (home / "dagster.yaml").write_text(DAGSTER_YAML.format(home=home))
-    env = _env(home)
+    env = demo_home(home)
     bin_dir = Path(sys.executable).parent
     subprocess.run([str(bin_dir / "dagster"), "instance", "migrate"], env=env, cwd=REPO, check=True,
                    capture_output=True, timeout=120)  # fmt: skip
@@ -84,7 +56,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    port = _free_port()
+    port = free_port()
     log = (home / "webserver.log").open("w")
     server = subprocess.Popen(
         [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-m", "kaizen_pipeline.definitions"],

@@ -75,7 +75,7 @@ def backfill_summary(
     lines = [
         f"run {run_id} {status} in {seconds:.0f} s",
         f"warehouse: {where}; runs: the Dagster instance of DAGSTER_HOME={os.environ.get('DAGSTER_HOME', '')}",
-        "open the UI: DAGSTER_HOME=$PWD dagster dev  (http://127.0.0.1:3000: asset graph, charts, checks)",
+        "open the UI: kaizen start  (http://127.0.0.1:3000: asset graph, charts, checks; kaizen status, kaizen stop)",
     ]
     if not succeeded:
         lines.append(

@@ -18,7 +18,7 @@ def test_the_summary_says_what_ran_where_the_data_is_and_what_to_do_next(
     assert (
         f"SQLite file {Path(settings.database.path).resolve()}" in text and f"DAGSTER_HOME={tmp_path}" in text
     )
-    assert "dagster dev" in text and "127.0.0.1:3000" in text
+    assert "kaizen start" in text and "127.0.0.1:3000" in text
     failed = backfill_summary(settings, "run-2", False, 5, ["market_prices", "tweets"])
     assert "run run-2 FAILED at market_prices, tweets" in failed and "Runs" in failed
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -121,3 +124,37 @@ def test_a_closed_pipe_ends_the_command_quietly() -> None:
     os.close(write_end)
     assert done.stderr.decode() == ""
     assert done.returncode == 141  # as a tool killed by SIGPIPE
+
+
+def test_the_menu_runs_the_chosen_task_and_quits_on_q() -> None:
+    from kaizen_pipeline.cli import choose_task
+
+    said: list[str] = []
+    answers = iter(["x", "f"])
+    assert choose_task(lambda _: next(answers), said.append) == ["flags", "list"]
+    assert any("[s] status" in line for line in said) and any("no task 'x'" in line for line in said)
+    assert choose_task(lambda _: "q", said.append) is None
+    assert choose_task(lambda _: (_ for _ in ()).throw(EOFError), said.append) is None
+
+
+def test_kaizen_alone_in_a_terminal_opens_the_menu(tmp_path: Path) -> None:
+    """Through a real pseudo-terminal: the menu shows, "q" quits with 0."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: kaizen with no arguments on the terminal
+        os.execv(
+            sys.executable,
+            [sys.executable, "-c", "import sys; from kaizen_pipeline.cli import main; sys.exit(main())"],
+        )
+    out = b""
+    deadline = time.monotonic() + 30
+    while b"choice:" not in out and time.monotonic() < deadline:
+        out += os.read(fd, 4096)
+    os.write(fd, b"q\n")
+    with contextlib.suppress(OSError):
+        while chunk := os.read(fd, 4096):
+            out += chunk
+    _, status = os.waitpid(pid, 0)
+    assert b"[s] status" in out and b"[q] quit" in out
+    assert os.waitstatus_to_exitcode(status) == 0
