@@ -37,6 +37,8 @@ def kaizen_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     monkeypatch.setenv("KAIZEN_DATABASE__PATH", str(tmp_path / "warehouse.sqlite"))
     monkeypatch.setenv("KAIZEN_DATABASE__BACKUP_DIR", str(tmp_path / "backups"))
     monkeypatch.setenv("KAIZEN_LOGGING__LOG_DIR", str(tmp_path / "logs"))
+    # tests measure what the pipeline records; the seeded demo history has its own tests (kaizen/test_demo_history.py)
+    monkeypatch.setenv("KAIZEN_DEMO__KAIZEN_HISTORY_DAYS", "0")
     yield tmp_path
 
 

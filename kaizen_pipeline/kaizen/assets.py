@@ -6,9 +6,9 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from kaizen_pipeline.clock import pipeline_now
+from kaizen_pipeline.clock import pipeline_now, utcnow
 from kaizen_pipeline.instance import instance_history
-from kaizen_pipeline.kaizen import loop
+from kaizen_pipeline.kaizen import collect, demo_history, loop
 from kaizen_pipeline.kaizen.charts import forecast_figure
 from kaizen_pipeline.kaizen.reports import CADENCES
 from kaizen_pipeline.partitions import DAILY_BACKFILL_POLICY, DAILY_PARTITIONS, partition_window
@@ -117,6 +117,23 @@ def kaizen_metrics(
         last = loop.collect_metrics(wh, current, end, history)
         total += last.rows
         days.append(f"{last.day:%Y-%m-%d}")
+    seeded = 0
+    if current.source == "demo" and days:
+        # the months of history a real install would have, so the kaizen analyses have something to read;
+        # after the collection, so its levels follow the readings just recorded
+        newest_day = collect.metric_day(max(ends))
+        seeded = demo_history.seed(
+            wh,
+            ks,
+            newest_day - timedelta(days=1),
+            current.demo.kaizen_history_days,
+            current.demo.seed,
+            utcnow(),
+        )
+        if seeded:
+            context.log.info(
+                f"kaizen_metrics: seeded {seeded} demo-history readings (demo.kaizen_history_days)"
+            )
     if not days:  # every day of the partition is after the pipeline clock (a frozen demo clock)
         return dg.MaterializeResult(
             metadata={"rows_written": 0, "days": "", **_notes(["no day has begun yet"])}
@@ -125,6 +142,7 @@ def kaizen_metrics(
     return dg.MaterializeResult(
         metadata={
             "rows_written": total,
+            "demo_history_rows": seeded,
             "days": ", ".join(days),
             "metrics_recorded": len(last.frame),
             "values": _md(last.frame),
@@ -285,7 +303,9 @@ def resource_plan(
     return dg.MaterializeResult(metadata=meta)
 
 
-@dg.asset(group_name=GROUP, kinds={"pandas"})
+@dg.asset(
+    group_name=GROUP, deps=[kaizen_metrics], kinds={"pandas"}
+)  # in a demo, kaizen_metrics seeds feedback
 def feedback_summary(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Weekly user feedback: responses, mean rating, VADER sentiment, and the rating trend."""
     result = loop.compute_feedback_summary(warehouse.get())

@@ -188,6 +188,13 @@ class DemoSettings(_Section):
         description="Days of history the simulator serves back from now (its trade-history reach).",
     )
     epoch: str = Field("2026-01-01T00:00:00Z", description="Start of the simulated world (UTC).")
+    kaizen_history_days: int = Field(
+        90,
+        ge=0,
+        le=730,
+        description="Days of seeded kaizen metric history (planted trend, seasonality, anomaly, shift after an "
+        "improvement, feedback) written once before the demo's own readings; 0: none.",
+    )
     transient_error_rate: float = Field(
         0.0,
         ge=0,
