@@ -24,6 +24,24 @@ SQLITE_SUFFIX = ".sqlite.gz"
 POSTGRES_SUFFIX = ".dump"
 MANIFEST_SUFFIX = ".json"
 CHUNK = 1 << 20
+# progress(phase, done, total): what a long backup step reports (a CLI draws it; done/total in bytes, or None)
+Progress = Callable[[str, int | None, int | None], None]
+
+
+def no_progress(_phase: str, _done: int | None = None, _total: int | None = None) -> None:
+    """The default Progress: report nothing."""
+
+
+def copy_with_progress(fin: Any, fout: Any, total: int, phase: str, progress: Progress) -> None:
+    """``shutil.copyfileobj`` in CHUNK steps, reporting ``total`` bytes read as it goes."""
+    done = 0
+    progress(phase, 0, total)
+    while chunk := fin.read(CHUNK):
+        fout.write(chunk)
+        done += len(chunk)
+        progress(phase, min(done, total), total)
+
+
 _NAME_RE = re.compile(r"^warehouse-(\d{8}T\d{9})Z(\.sqlite\.gz|\.dump)$")
 
 
@@ -234,8 +252,10 @@ def seal_backup(
     directory: Path,
     keep: int,
     verify: Callable[[Path], VerifyResult],
+    progress: Progress = no_progress,
 ) -> BackupInfo:
     """Write the manifest, verify the file with ``verify`` (deleting it on failure), mark it verified, apply retention."""
+    progress("verifying the backup (restore test)", None, None)
     sha = sha256_file(final)
     info = BackupInfo(final, created_at, kind, final.stat().st_size, counts, sha, verified=False)
     _write_manifest(info, source=source)

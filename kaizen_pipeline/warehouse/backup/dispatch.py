@@ -10,9 +10,11 @@ import sqlalchemy as sa
 from kaizen_pipeline.warehouse.backup.catalogue import (
     BackupError,
     BackupInfo,
+    Progress,
     RestoreResult,
     VerifyResult,
     dialect_of,
+    no_progress,
 )
 from kaizen_pipeline.warehouse.backup.postgres import (
     backup_postgres,
@@ -45,12 +47,15 @@ def verify_backup(path: str | Path, *, require_warehouse: bool = False) -> Verif
     return verify_postgres_backup(path, require_warehouse=require_warehouse)
 
 
-def backup_warehouse(url: str, backup_dir: str | Path, keep: int, now: datetime | None = None) -> BackupInfo:
+def backup_warehouse(
+    url: str, backup_dir: str | Path, keep: int, now: datetime | None = None, progress: Progress = no_progress
+) -> BackupInfo:
     """Take a verified backup of the warehouse at ``url`` (SQLite or PostgreSQL) and apply retention."""
     backend = sa.make_url(url).get_backend_name()
     if backend == "sqlite":
-        return backup_sqlite(sqlite_path(url), backup_dir, keep, now)
+        return backup_sqlite(sqlite_path(url), backup_dir, keep, now, progress)
     if backend == "postgresql":
+        progress("pg_dump and restore test", None, None)
         return backup_postgres(url, backup_dir, keep, now)
     raise BackupError(f"database.url: backups support sqlite and postgresql, not {backend}")
 

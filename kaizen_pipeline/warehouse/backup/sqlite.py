@@ -27,12 +27,15 @@ from kaizen_pipeline.warehouse.backup.catalogue import (
     BackupError,
     BackupInfo,
     BackupVerificationError,
+    Progress,
     RestoreResult,
     VerifyResult,
     backup_name,
+    copy_with_progress,
     fsync_file,
     manifest_checks,
     manifest_missing,
+    no_progress,
     seal_backup,
 )
 from kaizen_pipeline.warehouse.schema import metadata
@@ -119,7 +122,11 @@ def _verify_sqlite_copy(
 
 
 def backup_sqlite(
-    db_path: str | Path, backup_dir: str | Path, keep: int, now: datetime | None = None
+    db_path: str | Path,
+    backup_dir: str | Path,
+    keep: int,
+    now: datetime | None = None,
+    progress: Progress = no_progress,
 ) -> BackupInfo:
     """Take, compress and verify an online backup of a live SQLite database; apply retention.
 
@@ -141,7 +148,9 @@ def backup_sqlite(
             # writers keep appending to the WAL. pages=-1 copies everything in one step, so the
             # backup never restarts because another connection wrote in between.
             src.execute("BEGIN")
+            progress("counting rows", None, None)
             counts = _sqlite_row_counts(src)
+            progress("copying the database (online backup)", None, None)
             with closing(sqlite3.connect(str(raw_copy))) as dst:
                 src.backup(dst, pages=-1)
                 src.execute("COMMIT")
@@ -154,13 +163,22 @@ def backup_sqlite(
         gz_tmp = directory / ("." + final.name + ".tmp")
         try:
             with raw_copy.open("rb") as fin, gzip.open(gz_tmp, "wb", compresslevel=6) as fout:
-                shutil.copyfileobj(fin, fout, CHUNK)
+                copy_with_progress(fin, fout, raw_copy.stat().st_size, "compressing", progress)
             fsync_file(gz_tmp)
             os.replace(gz_tmp, final)
         finally:
             gz_tmp.unlink(missing_ok=True)
     return seal_backup(
-        final, created_at, "sqlite", counts, str(db_path), started, directory, keep, verify_sqlite_backup
+        final,
+        created_at,
+        "sqlite",
+        counts,
+        str(db_path),
+        started,
+        directory,
+        keep,
+        verify_sqlite_backup,
+        progress,
     )
 
 
