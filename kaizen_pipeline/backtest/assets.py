@@ -266,8 +266,16 @@ def sensitivity_analysis(
     )
     rows = write_slice(wh, "sensitivity_analysis", table, as_of)
     context.log.info(f"sensitivity: {len(table)} rows")
+    # numbers the Plots tab draws over time: the baseline and the worst change any tested setting causes
+    series: dict[str, dg.MetadataValue] = {}
+    baseline = table[table["parameter"] == "baseline"] if "parameter" in table else table.iloc[0:0]
+    for metric in ("total_return", "sharpe"):
+        if metric in table and f"{metric}_change" in table and len(baseline):
+            series[f"baseline_{metric}"] = dg.MetadataValue.float(float(baseline[metric].iloc[0]))
+            series[f"worst_{metric}_change"] = dg.MetadataValue.float(float(table[f"{metric}_change"].min()))
     return dg.MaterializeResult(
         metadata=_common(inputs, as_of, rows)
+        | series
         | {
             "table": dg.MetadataValue.md(markdown_table(table, max_rows=30)),
             "changes": dg.MetadataValue.md(figure_markdown(sensitivity_figure(table), "metric changes")),

@@ -133,6 +133,14 @@ def test_backtest_group_materializes_writes_tables_and_is_idempotent(
     assert "data:image/png;base64" in mats["backtest_results"]["equity_curve"].value
     assert "data:image/png;base64" in mats["monte_carlo"]["histogram"].value
     assert "| scenario |" in mats["stress_tests"]["scenarios"].value
+    # every asset with a chart also gives the Plots tab numbers beyond its row count
+    for key, meta in mats.items():
+        charts = [k for k, v in meta.items() if "data:image/png" in str(getattr(v, "value", ""))]
+        numbers = [k for k, v in meta.items() if isinstance(v, (dg.FloatMetadataValue, dg.IntMetadataValue))]
+        if charts:
+            assert set(numbers) - {"rows_written"}, f"{key}: a chart but no numeric series"
+    sens = mats["sensitivity_analysis"]
+    assert sens["worst_sharpe_change"].value <= 0.0 <= sens["worst_sharpe_change"].value + 100
 
     before = snapshot(warehouse)
     assert materialize(warehouse.url, small_studies).success
