@@ -78,6 +78,7 @@ from kaizen_pipeline.loop.control import DecisionLog
 from kaizen_pipeline.loop.deployments import CHANGE, DeploymentStore
 from kaizen_pipeline.loop.history import dora_figures, per_deployment, read_history
 from kaizen_pipeline.loop.runner import look_at_rollouts, rollouts_due
+from kaizen_pipeline.ops.progress import terminal_progress
 from kaizen_pipeline.resources import _WAREHOUSES, SettingsResource, warehouse_for
 from kaizen_pipeline.settings import Settings, load_settings
 
@@ -570,9 +571,11 @@ def replay_loop(workdir: Path, max_days: int = 30) -> ReplayResult:
     replay = LoopReplay(load_settings(), dg.DagsterInstance.ephemeral(), log_level="WARNING")
     replay.begin()
     days = 0
-    while days < max_days and not replay.settled("volume_confirms"):
-        replay.day()
-        days += 1
+    with terminal_progress("closed-loop replay", unit="days") as report:
+        while days < max_days and not replay.settled("volume_confirms"):
+            report("replaying demo days", days, max_days)
+            replay.day()
+            days += 1
     wh = replay.warehouse
     log = DecisionLog(wh).frame().sort_values("decision_id")
     timeline = [

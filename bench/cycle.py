@@ -41,6 +41,7 @@ from pathlib import Path
 
 from kaizen_pipeline.ingest.simulator.server import EndpointLimit, SimulatorServer
 from kaizen_pipeline.ingest.simulator.world import DemoWorld
+from kaizen_pipeline.ops.progress import terminal_progress
 from kaizen_pipeline.settings.ingest import DemoSettings, PolymarketSettings
 
 FROZEN_NOW = "2026-02-01T00:00:00Z"
@@ -206,22 +207,25 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="kaizen-cycle-bench-"))
     try:
         main_wall = float("nan")
-        if not args.skip_main_job:
-            main_wall, main_steps = measure_main_job(root)
-            print(
-                f"main_job, 50 markets, first run (30-day backfill): wall {main_wall:.1f} s, "
-                f"steps {main_steps:.1f} s",
-                flush=True,
-            )
         results = {}
-        for markets in args.sizes:
-            r = results[markets] = measure_size(root, markets)
-            print(
-                f"{markets:>5} markets: first run {r['backfill_s']:.1f} s (steps {r['backfill_steps_s']:.1f} s); "
-                f"cycle {r['cycle_s']:.1f} s, steps {r['cycle_steps_s']:.1f} s, "
-                f"steps/wall {r['cycle_steps_s'] / r['cycle_s']:.2f}",
-                flush=True,
-            )
+        with terminal_progress("cycle bench", unit="sizes") as report:
+            if not args.skip_main_job:
+                report("main_job at 50 markets (the quickstart's first run)", 0, len(args.sizes))
+                main_wall, main_steps = measure_main_job(root)
+                print(
+                    f"main_job, 50 markets, first run (30-day backfill): wall {main_wall:.1f} s, "
+                    f"steps {main_steps:.1f} s",
+                    flush=True,
+                )
+            for i, markets in enumerate(args.sizes):
+                report(f"{markets} markets: first run, then the cycle", i, len(args.sizes))
+                r = results[markets] = measure_size(root, markets)
+                print(
+                    f"{markets:>5} markets: first run {r['backfill_s']:.1f} s (steps {r['backfill_steps_s']:.1f} s); "
+                    f"cycle {r['cycle_s']:.1f} s, steps {r['cycle_steps_s']:.1f} s, "
+                    f"steps/wall {r['cycle_steps_s'] / r['cycle_s']:.2f}",
+                    flush=True,
+                )
         big = results[max(results)]
         small = results.get(50)
         four = results.get(200)

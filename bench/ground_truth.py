@@ -61,6 +61,7 @@ def measure(name: str, transport: dict[str, float], runs: int, workdir: Path) ->
     from kaizen_pipeline.experiments.metrics import run_values
     from kaizen_pipeline.experiments.replay import RUN_TRUTH_CONFIG as CONFIG
     from kaizen_pipeline.ingest.assets import market_prices, polymarket_markets
+    from kaizen_pipeline.ops.progress import terminal_progress
     from kaizen_pipeline.resources import build_resources, warehouse_for
     from kaizen_pipeline.settings import load_settings
 
@@ -71,11 +72,13 @@ def measure(name: str, transport: dict[str, float], runs: int, workdir: Path) ->
     os.environ["KAIZEN_DATABASE__PATH"] = str(workdir / f"{name}.sqlite")
     instance = dg.DagsterInstance.ephemeral()
     start = datetime(2026, 11, 20, 0, 5)
-    for i in range(runs):
-        os.environ["KAIZEN_DEMO__FROZEN_NOW"] = (start + timedelta(hours=3 * i)).isoformat() + "Z"
-        settings = load_settings()
-        dg.materialize([polymarket_markets, market_prices], resources=build_resources(settings),
-                       instance=instance, raise_on_error=False)  # fmt: skip
+    with terminal_progress(f"ground truth: {name}", unit="runs") as report:
+        for i in range(runs):
+            report("ingest runs on the replayed clock", i, runs)
+            os.environ["KAIZEN_DEMO__FROZEN_NOW"] = (start + timedelta(hours=3 * i)).isoformat() + "Z"
+            settings = load_settings()
+            dg.materialize([polymarket_markets, market_prices], resources=build_resources(settings),
+                           instance=instance, raise_on_error=False)  # fmt: skip
     wh = warehouse_for(settings.database.sqlalchemy_url())
     ingest = wh.read_frame("SELECT * FROM ingestion_runs", parse_dates=["started_at", "finished_at"])
     return run_values(ingest).pivot(index="run_id", columns="metric", values="value").assign(value=name)

@@ -54,6 +54,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kaizen_pipeline.ops.progress import terminal_progress
+
 WEEK = timedelta(days=7)
 
 
@@ -270,9 +272,14 @@ def main() -> int:
     print(header)
     started = time.perf_counter()
     rows = []
-    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
+    with (
+        ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool,
+        terminal_progress("strategy replay", unit="weeks") as report,
+    ):
+        report("replaying test weeks", 0, len(ends))
         for row in pool.map(replay_week, ends, [args.warmup_weeks] * len(ends)):
             rows.append(row)
+            report("replaying test weeks", len(rows), len(ends))
             print(
                 f"{row['week_end'][:19]:<22}{row['new_trades']:>11}{row['new_lead_trades']:>7}{row['base_trades']:>6}"
                 f"{sum(row['new_daily']):>10.4f}{sum(row['base_daily']):>10.4f}"

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from kaizen_pipeline.ops.progress import terminal_progress
 from kaizen_pipeline.settings import Settings, get_settings
 
 DEFAULT_PORT = 3000
@@ -24,44 +23,6 @@ def _fmt_size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024  # type: ignore[assignment]
     return str(n)
-
-
-@contextlib.contextmanager
-def _progress(what: str) -> Iterator[Callable[[str, int | None, int | None], None]]:
-    """A progress bar on the terminal for a long operation (phases; a bar where bytes are counted).
-
-    Yields the ``progress(phase, done, total)`` callback; draws nothing when stderr is no terminal.
-    """
-    if not sys.stderr.isatty():
-        yield lambda _phase, _done=None, _total=None: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    columns = (
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        current = {"phase": "", "task": bar.add_task(what, total=None)}
-
-        def report(phase: str, done: int | None = None, total: int | None = None) -> None:
-            if phase != current["phase"]:  # a new phase: a new bar (a spinner while its size is unknown)
-                bar.remove_task(current["task"])
-                current["phase"], current["task"] = phase, bar.add_task(f"{what}: {phase}", total=total)
-            bar.update(current["task"], completed=done or 0)
-
-        yield report
 
 
 def _backup(args: argparse.Namespace) -> int:
@@ -87,7 +48,7 @@ def _backup(args: argparse.Namespace) -> int:
             )
         return 0
     try:
-        with _progress("backup") as progress:
+        with terminal_progress("backup") as progress:
             info = backup_warehouse(db.sqlalchemy_url(), db.backup_dir, db.backup_keep, progress=progress)
     except BackupError as exc:
         print(f"backup failed: {exc}", file=sys.stderr)
@@ -130,7 +91,7 @@ def _restore(args: argparse.Namespace) -> int:
             print("aborted")
             return 1
     try:
-        with _progress("restore") as progress:
+        with terminal_progress("restore") as progress:
             progress("verifying and restoring", None, None)
             restored = restore_warehouse(args.backup, url, force=args.force)
     except BackupError as exc:
@@ -146,7 +107,7 @@ def _maintain(args: argparse.Namespace) -> int:
     from kaizen_pipeline.warehouse.backup.maintenance import maintain_warehouse
 
     settings = get_settings()
-    with _progress("maintenance") as progress:
+    with terminal_progress("maintenance") as progress:
         progress("VACUUM and ANALYZE", None, None)
         result = maintain_warehouse(settings.database.sqlalchemy_url())
     print(
