@@ -46,6 +46,7 @@ from kaizen_pipeline.kaizen.experiment_stats import (
     sequential_sample_size_per_arm,
     srm_p_value,
 )
+from kaizen_pipeline.ops.progress import terminal_progress
 
 ALPHA = 0.05
 POWER = 0.8
@@ -127,11 +128,12 @@ def main() -> int:
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
 
-    aa = [
-        analyse_looks(units(rng, args.aa_units), rng.integers(0, 2, args.aa_units), looks=args.looks,
-                      alpha=ALPHA, n_star=args.aa_units)
-        for _ in range(args.aa)
-    ]  # fmt: skip
+    with terminal_progress("experiments bench", unit="experiments") as report:
+        aa = []
+        for i in range(args.aa):
+            report("A/A experiments (false positives)", i, args.aa)
+            aa.append(analyse_looks(units(rng, args.aa_units), rng.integers(0, 2, args.aa_units), looks=args.looks,
+                                    alpha=ALPHA, n_star=args.aa_units))  # fmt: skip
     aa_sequential = float(np.mean([o.sequential_decided for o in aa]))
     aa_naive = float(np.mean([o.naive_decided for o in aa]))
 

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kaizen_pipeline.ops.progress import terminal_progress
+
 HORIZON = 14
 SEASON = 7
 
@@ -172,12 +174,16 @@ def main() -> int:
         workdir = Path(tmp)
         data_path = workdir / "data.npz"
         np.savez(data_path, train=train)
-        for name in names:
-            res = run_cold(name, data_path, args.jobs, workdir)
-            fc = res.pop("forecasts")
-            res["mase7"] = float(np.mean([mase(train[i], test[i], fc[i], SEASON) for i in range(len(fc))]))
-            res["mase1"] = float(np.mean([mase(train[i], test[i], fc[i], 1) for i in range(len(fc))]))
-            results[name] = res
+        with terminal_progress("forecast bench", unit="libraries") as report:
+            for done, name in enumerate(names):
+                report(f"{name}: fitting {len(train)} series", done, len(names))
+                res = run_cold(name, data_path, args.jobs, workdir)
+                fc = res.pop("forecasts")
+                res["mase7"] = float(
+                    np.mean([mase(train[i], test[i], fc[i], SEASON) for i in range(len(fc))])
+                )
+                res["mase1"] = float(np.mean([mase(train[i], test[i], fc[i], 1) for i in range(len(fc))]))
+                results[name] = res
 
     print(
         f"{'forecaster':<34}{'MASE (s-naive)':>15}{'MASE (naive)':>14}{'wall s':>9}{'CPU s':>9}{'fit s':>9}"

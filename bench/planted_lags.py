@@ -35,6 +35,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from kaizen_pipeline.ops.progress import terminal_progress
+
 # Non-whole days, so the windows start at different times of day.
 DEFAULT_STEP = timedelta(days=11, hours=13, minutes=45)
 
@@ -139,10 +141,15 @@ def main() -> int:
     )
     started = time.perf_counter()
     context = get_context("spawn")
-    with ProcessPoolExecutor(args.jobs, mp_context=context, max_tasks_per_child=1) as pool:
+    with (
+        ProcessPoolExecutor(args.jobs, mp_context=context, max_tasks_per_child=1) as pool,
+        terminal_progress("planted-lag replay", unit="windows") as report,
+    ):
         rows = []
+        report("replaying windows", 0, len(clocks))
         for row in pool.map(replay_window, clocks, [overrides] * len(clocks)):
             rows.append(row)
+            report("replaying windows", len(rows), len(clocks))
             print(
                 f"{row['window_end']:<22}{row['recovered']:>6}/{row['leads']:<5}{row['clean']:>5}/{row['no_lead']:<3}"
                 f"{row['not_significant']:>10}  {row['lag_off'] or ''}",
