@@ -169,7 +169,7 @@ class _HttpSender:
         try:
             with httpx.Client(timeout=self._timeout, follow_redirects=False) as client:
                 response = client.post(url, json=payload, data=data, files=files)
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure (also httpx.InvalidURL) is this message's retry
             # the exception's text can carry the URL (the token or the webhook path): never pass it on
             raise DeliveryError(
                 redact(f"{self.name}: {type(exc).__name__} talking to the server", self._secrets)

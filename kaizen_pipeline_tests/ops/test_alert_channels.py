@@ -386,3 +386,15 @@ def test_channel_secrets_are_read_from_the_environment_only(
         load_settings()
     assert f"alerts.{key}" in str(err.value) and f"KAIZEN_ALERTS__{key.upper()}" in str(err.value)
     assert "secret-value-1234" not in str(err.value)
+
+
+def test_a_malformed_webhook_url_is_a_retried_failure_that_names_no_secret(
+    channel_settings: Settings, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KAIZEN_ALERTS__WEBHOOK_URL", "http://127.0.0.1:notaport/hooks/s3cret-path-9x")
+    settings = load_settings()
+    report = tick(settings, warehouse, [obs(False, T0)], T0)
+    assert report.failed == 1 and report.sent == 3  # the other channels went out
+    assert "webhook" in report.errors[-1] and "s3cret-path-9x" not in report.summary()
+    outbox = warehouse.read_frame(sa.select(alert_outbox).where(alert_outbox.c.channel == "webhook")).iloc[0]
+    assert outbox["status"] == "pending" and "s3cret-path-9x" not in str(outbox["last_error"])
