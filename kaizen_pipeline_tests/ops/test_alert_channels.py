@@ -388,13 +388,37 @@ def test_channel_secrets_are_read_from_the_environment_only(
     assert "secret-value-1234" not in str(err.value)
 
 
-def test_a_malformed_webhook_url_is_a_retried_failure_that_names_no_secret(
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("http://127.0.0.1:notaport/hooks/s3cret-path-9x", "the port is not a number"),
+        ("127.0.0.1/hooks/s3cret-path-9x", "expected an http:// or https:// URL"),
+    ],
+)
+def test_a_malformed_webhook_url_is_a_config_error_that_names_the_key_not_the_secret(
+    value: str, problem: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KAIZEN_ALERTS__WEBHOOK_URL", value)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "alerts.webhook_url" in str(err.value) and problem in str(err.value)
+    assert "s3cret-path-9x" not in str(err.value)
+
+
+def test_a_channel_that_fails_before_any_answer_is_retried_and_names_no_secret(
     channel_settings: Settings, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("KAIZEN_ALERTS__WEBHOOK_URL", "http://127.0.0.1:notaport/hooks/s3cret-path-9x")
-    settings = load_settings()
-    report = tick(settings, warehouse, [obs(False, T0)], T0)
-    assert report.failed == 1 and report.sent == 3  # the other channels went out
-    assert "webhook" in report.errors[-1] and "s3cret-path-9x" not in report.summary()
-    outbox = warehouse.read_frame(sa.select(alert_outbox).where(alert_outbox.c.channel == "webhook")).iloc[0]
-    assert outbox["status"] == "pending" and "s3cret-path-9x" not in str(outbox["last_error"])
+    """Anything the HTTP client raises (here: a URL it cannot use) is that message's retry, not a failed tick."""
+    import httpx
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise httpx.InvalidURL("Invalid URL http://127.0.0.1/hooks/s3cret-path-9x")
+
+    monkeypatch.setattr(httpx.Client, "post", broken)
+    report = tick(channel_settings, warehouse, [obs(False, T0)], T0)
+    assert report.failed == 3 and report.sent == 1  # the email still went
+    assert all("s3cret-path-9x" not in e for e in report.errors)
+    outbox = warehouse.read_frame(sa.select(alert_outbox).where(alert_outbox.c.channel != "email"))
+    assert set(outbox["status"]) == {"pending"} and "s3cret-path-9x" not in " ".join(
+        map(str, outbox["last_error"])
+    )
