@@ -249,8 +249,20 @@ def _status(args: argparse.Namespace) -> int:
         facts=facts,
         now=pipeline_now(settings),
         stale_after=timedelta(minutes=settings.quality.stale_after_minutes),
+        channels=_alert_channels(settings),
     )
     return 0
+
+
+def _alert_channels(settings: Settings) -> list[str]:
+    """Where a warning or critical alert goes now (email only with recipients)."""
+    a = settings.alerts
+    if not a.enabled:
+        return []
+    found = {c for p in ("critical", "warning") for c in a.channels_for(p)}
+    if not a.recipients and not a.escalation_recipients:
+        found.discard("email")
+    return [c for c in ("email", "telegram", "slack", "webhook") if c in found]
 
 
 def _instance_facts() -> tuple[Any, Any, str | None]:

@@ -142,6 +142,7 @@ def render(
     facts: WarehouseFacts,
     now: datetime,
     stale_after: timedelta,
+    channels: Sequence[str] = (),
 ) -> None:
     """Print every section; ``instigators`` / ``job_runs`` are kaizen_pipeline.instance facts (None: unreadable)."""
     console.print(_processes_table(processes, url))
@@ -153,7 +154,7 @@ def render(
     if facts.error:
         console.print(Text(facts.error, style=BAD))
         return
-    console.print(_alerts_panel(facts, now))
+    console.print(_alerts_panel(facts, now, channels))
     console.print(_freshness_table(facts, stale_after))
     console.print(_loop_panel(facts))
 
@@ -229,7 +230,7 @@ def _runs_table(job_runs: Sequence[Any], now: datetime) -> Table:
     return table
 
 
-def _alerts_panel(facts: WarehouseFacts, now: datetime) -> Panel:
+def _alerts_panel(facts: WarehouseFacts, now: datetime, channels: Sequence[str]) -> Panel:
     counts = facts.open_alerts
     line = Text()
     for priority, colour in (("critical", BAD), ("warning", WARN), ("info", DIM)):
@@ -241,6 +242,12 @@ def _alerts_panel(facts: WarehouseFacts, now: datetime) -> Panel:
         lines.append(Text(f"  {priority:<8} {title}  (open since {_age(now - since)})", style=style))
     if not facts.newest_alerts:
         lines.append(Text("  no open alerts", style=GOOD))
+    if channels:
+        lines.append(Text(f"delivered by: {', '.join(channels)}", style=DIM))
+    else:
+        lines.append(
+            Text("delivered by: nothing (alerts.recipients and the chat channels are empty)", style=WARN)
+        )
     return Panel(Group(*lines), title="Open alerts", title_align="left")
 
 

@@ -107,3 +107,8 @@ def test_status_on_a_home_where_nothing_runs(tmp_path: Path) -> None:
     freshness = out[out.index("Data freshness") :]
     assert freshness.count("never") == 6 and "no open alerts" in out
     assert "Traceback" not in out + status.stderr
+    assert "delivered by: nothing" in out  # no recipients, no chat: said, in yellow
+    env["KAIZEN_ALERTS__WEBHOOK_URL"] = "http://127.0.0.1:9/hooks/secret-path-77"
+    env["KAIZEN_ALERTS__RECIPIENTS"] = '["ops@example.test"]'
+    out = _kaizen(tmp_path, env, "status").stdout
+    assert "delivered by: email, webhook" in out and "secret-path-77" not in out
