@@ -77,6 +77,8 @@ def test_a_bad_config_fails_the_run_naming_the_key(kaizen_env: Path) -> None:
 
 def test_every_secret_reaches_the_run_through_an_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
     values = {dotted: f"s3cret-{i}-value-for-{dotted}" for i, dotted in enumerate(SECRET_KEYS)}
+    for dotted in ("alerts.slack_webhook_url", "alerts.webhook_url"):  # these must be URLs
+        values[dotted] = f"http://127.0.0.1:9/hooks/{values[dotted]}"
     for dotted, value in values.items():
         monkeypatch.setenv(SECRET_KEYS[dotted], value)
     monkeypatch.setenv("KAIZEN_ALERTS__TELEGRAM_ENABLED", "true")

@@ -87,7 +87,9 @@ def _format_validation_error(exc: ValidationError, path: Path) -> str:
             # included) is never echoed
             problems.append(str(err["msg"]).removeprefix("Value error, "))
         elif key.endswith(tuple(dotted.split(".")[-1] for dotted in SECRET_KEYS)):
-            problems.append(f"{key}: {err['msg']}")  # never echo a secret's value
+            problems.append(
+                f"{key}: {str(err['msg']).removeprefix('Value error, ')}"
+            )  # never echo a secret's value
         elif isinstance(err.get("input"), dict):
             # a section's own check: echoing the section would bury the message (and could carry
             # a secret read from the environment); the message names the key

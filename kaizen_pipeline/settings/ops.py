@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from kaizen_pipeline.settings._base import _reject_moved, _Section
 
@@ -83,7 +83,7 @@ class AlertSettings(_Section):
 
     @field_validator("slack_webhook_url", "webhook_url", "telegram_api_url")
     @classmethod
-    def _http_url(cls, value: Any, info: ValidationInfo) -> Any:
+    def _http_url(cls, value: Any) -> Any:
         """An http(s) URL with a host and a valid port; the message never repeats a secret URL."""
         text = value.get_secret_value() if isinstance(value, SecretStr) else value
         if text is None:
@@ -92,9 +92,9 @@ class AlertSettings(_Section):
         try:
             parts.port  # noqa: B018 - raises on a port that is not a number
         except ValueError:
-            raise ValueError(f"alerts.{info.field_name}: the port is not a number") from None
+            raise ValueError("the port is not a number") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"alerts.{info.field_name}: expected an http:// or https:// URL with a host")
+            raise ValueError("expected an http:// or https:// URL with a host")
         return value
 
     def channels_for(self, priority: str) -> list[Channel]:

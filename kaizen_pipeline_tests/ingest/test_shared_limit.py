@@ -281,6 +281,7 @@ def _worker(conn: Connection, prefix: str, tokens: list[str]) -> None:
         conn.close()
 
 
+@pytest.mark.slow  # four worker processes, each importing the pipeline
 def test_four_processes_sharing_the_redis_limit_never_exceed_the_server_limit(redis_prefix: str) -> None:
     world = DemoWorld(n_markets=12)
     world.handle(httpx.Request("GET", "http://warm-up/markets/keyset?limit=100"))  # build the series up front

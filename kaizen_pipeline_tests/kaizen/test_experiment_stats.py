@@ -115,14 +115,6 @@ def test_cuped_removes_the_variance_the_pre_period_explains() -> None:
 
 def test_holm_and_bad_input() -> None:
     np.testing.assert_allclose(holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
-    # the written-out step-down equals statsmodels' reference implementation, ties and ones included
-    from statsmodels.stats.multitest import multipletests
-
-    rng = np.random.default_rng(7)
-    for size in (1, 2, 3, 5, 8):
-        for _ in range(8):  # each statsmodels call collects garbage (0.2 s): few, but ties and ones included
-            p = rng.choice([rng.uniform(), 0.02, 0.5, 1.0], size=size) * rng.uniform(0.1, 1.0)
-            np.testing.assert_allclose(holm(p), multipletests(p, method="holm")[1], rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="each arm needs at least 2 units"):
         sequential_difference([1.0], [1.0, 2.0], alpha=ALPHA, n_star=10)
     with pytest.raises(ValueError, match="mde must be non-zero"):
@@ -134,3 +126,15 @@ def test_sample_size_of_a_huge_effect_is_small_not_an_error() -> None:
     assert sample_size_per_arm(5.0, 1.0, alpha=0.05, power=0.8) == 2
     assert sample_size_per_arm(2.5, 1.0, alpha=0.05, power=0.8) == 3
     assert sample_size_per_arm(2.0, 1.0, alpha=0.05, power=0.8) == 4  # statsmodels: 3.92
+
+
+@pytest.mark.slow  # each statsmodels call collects garbage: 0.2-0.5 s in a full test process
+def test_holm_equals_statsmodels_reference() -> None:
+    """The written-out step-down equals statsmodels' reference implementation, ties and ones included."""
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(7)
+    for size in (1, 2, 3, 5, 8):
+        for _ in range(8):
+            p = rng.choice([rng.uniform(), 0.02, 0.5, 1.0], size=size) * rng.uniform(0.1, 1.0)
+            np.testing.assert_allclose(holm(p), multipletests(p, method="holm")[1], rtol=0, atol=1e-12)

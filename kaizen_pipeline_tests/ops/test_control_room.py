@@ -94,6 +94,7 @@ def test_start_restarts_a_crashed_webserver_and_stop_ends_everything(tmp_path: P
                 os.kill(int(pid_file.read_text()), signal.SIGTERM)
 
 
+@pytest.mark.slow  # two `kaizen status` processes, each loading the definitions
 def test_status_on_a_home_where_nothing_runs(tmp_path: Path) -> None:
     env = demo_home(tmp_path)
     subprocess.run([str(BIN / "dagster"), "instance", "migrate"], cwd=tmp_path, env=env, check=True,
