@@ -27,6 +27,7 @@ from kaizen_pipeline.ops.redact import secret_values
 from kaizen_pipeline.settings import ConfigError, Settings, load_settings
 from kaizen_pipeline.warehouse import Warehouse
 from kaizen_pipeline.warehouse.schema import alert_outbox, kaizen_metrics
+from kaizen_pipeline_tests.ops.test_alert_delivery import obs as price_check
 from kaizen_pipeline_tests.smtp import SmtpServer, point_alerts_at
 
 T0 = datetime(2026, 3, 1, 12, 0)
@@ -144,16 +145,8 @@ def channel_settings(
 
 
 def obs(passed: bool, at: datetime, severity: str = "ERROR", check: str = "price_freshness"):
-    return check_observation(
-        asset_key="market_prices",
-        check_name=check,
-        passed=passed,
-        severity=severity,
-        metadata={"value": 95.0, "target": 30.0, "deviation": 2.17},
-        occurred_at=at,
-        run_id="run-aaaa1111",
-        description="Newest price younger than 30 minutes.",
-    )
+    """The email tests' price-check observation, critical by default (every channel is routed)."""
+    return price_check(passed, at, severity=severity, check=check)
 
 
 def tick(settings: Settings, warehouse: Warehouse, observations: list[Any], now: datetime):
